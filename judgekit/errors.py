@@ -11,16 +11,25 @@ traceback (``--debug`` shows it). Anything else escaping is a bug: exit 3.
     ├── SuiteError                 a suite file cannot be loaded or is not a valid suite
     ├── EvaluatorError             unknown evaluator name or bad evaluator arguments
     │   └── SchemaError            a JSON schema given to json_schema is itself invalid
-    └── StoreError                 the result store cannot be opened or a run id is unknown
+    ├── StoreError                 the result store cannot be opened or a run id is unknown
+    ├── ModelNotConfigured         no key / endpoint for a model: LLM steps are skipped, not failed
+    ├── ModelCallError             a model call failed (after retries): a case or evaluator error
+    └── CacheMissError             ``--cache replay`` met a call not in the cache: stops the run
+
+ConfigError subclasses and :class:`CacheMissError` stop a run; :class:`ModelCallError` only fails
+the case (or the score) it happened in, and :class:`ModelNotConfigured` turns it into *skipped*.
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "CacheMissError",
     "ConfigError",
     "DatasetError",
     "EvaluatorError",
     "JudgekitError",
+    "ModelCallError",
+    "ModelNotConfigured",
     "SchemaError",
     "StoreError",
     "SuiteError",
@@ -53,3 +62,30 @@ class SchemaError(EvaluatorError):
 
 class StoreError(JudgekitError):
     """The result store cannot be opened, or a run id is unknown."""
+
+
+class ModelNotConfigured(JudgekitError):
+    """A model has no key or endpoint; the steps that need it are *skipped*, and say how."""
+
+
+class ModelCallError(JudgekitError):
+    """A model call failed; after the last retry it becomes the case's (or score's) error.
+
+    Attributes:
+        status: The HTTP status, when there was one (429, 500, ...).
+        retryable: Whether trying again may help (rate limits, 5xx, timeouts, resets).
+        retry_after: Seconds the provider asked us to wait (``Retry-After``/``retry-after-ms``).
+        attempts: How many attempts were made before giving up (set by the retry loop).
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
+                 retry_after: float | None = None, attempts: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+
+class CacheMissError(JudgekitError):
+    """``--cache replay`` needed a response the cache does not have: the run stops here."""

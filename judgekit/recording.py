@@ -15,7 +15,7 @@ from contextvars import ContextVar
 
 from judgekit.types import CallRecord
 
-__all__ = ["CaseRecorder", "current_recorder", "record_call", "scoring"]
+__all__ = ["CaseRecorder", "current_recorder", "current_score_key", "record_call", "scoring"]
 
 _recorder: ContextVar[CaseRecorder | None] = ContextVar("judgekit_recorder", default=None)
 _score_key: ContextVar[str | None] = ContextVar("judgekit_score_key", default=None)
@@ -40,6 +40,11 @@ class CaseRecorder:
 def current_recorder() -> CaseRecorder | None:
     """The recorder of the case running in this context, if any."""
     return _recorder.get()
+
+
+def current_score_key() -> str | None:
+    """The key of the score being produced in this context (inside an evaluator), if any."""
+    return _score_key.get()
 
 
 @contextlib.contextmanager
