@@ -10,16 +10,19 @@ import io
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from judgekit.dataset import Dataset, dataset
-from judgekit.errors import JudgekitError
+from judgekit.errors import CacheMissError, JudgekitError
 from judgekit.evaluation import iter_evaluators
 from judgekit.goals import Goals
 from judgekit.runner import Progress, RunPlan, execute, finalize, plan_run
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.suite import Suite, parametrize
 from judgekit.types import CaseResult
+
+if TYPE_CHECKING:
+    from judgekit.models.settings import ModelSettings
 
 __all__ = ["EvalResult", "RunInterrupted", "evaluate", "run_suite"]
 
@@ -57,7 +60,8 @@ class EvalResult:
     @property
     def goals_met(self) -> bool:
         """True when every goal of every variant is met (or no goals are set)."""
-        return all(g["met"] for e in self.experiments for g in (e.goal_results or []))
+        return all(g["met"] is not False for e in self.experiments
+                   for g in (e.goal_results or []))
 
     def exit_code(self, *, strict: bool = False) -> int:
         """0 all goals met, 1 a goal missed, or (``strict``) any failed, errored or skipped."""
@@ -66,7 +70,8 @@ class EvalResult:
         if strict:
             for e in self.experiments:
                 s = e.summary or {}
-                if s.get("n_errors") or s.get("n_passed", 0) < s.get("n_cases", 0):
+                if s.get("n_errors") or s.get("n_skipped") or \
+                        s.get("n_passed", 0) < s.get("n_cases", 0):
                     return EXIT_GOAL_MISSED
                 scores = s.get("scores", {}).values()
                 if any(v.get("n_skipped") or v.get("n_error") for v in scores):
@@ -145,8 +150,12 @@ def run_suite(
     retry_errors: str | None = None,
     progress: Progress | None = None,
     config: Mapping[str, Any] | None = None,
+    models: ModelSettings | None = None,
 ) -> EvalResult:
     """Run (or resume) a suite to completion and return the stored result.
+
+    ``models`` sets the judge model, response cache, call limits and prices for the run
+    (default: the settings in force, see :func:`judgekit.models.use_settings`).
 
     Raises:
         RunInterrupted: on Ctrl-C, after marking the run interrupted (finished cases are kept).
@@ -166,10 +175,20 @@ def run_suite(
         return await finalize(plan)
 
     try:
-        rows = run_sync(go())
+        if models is None:
+            rows = run_sync(go())
+        else:
+            from judgekit.models.settings import use_settings
+
+            with use_settings(models):
+                rows = run_sync(go())
     except (KeyboardInterrupt, SystemExit):
         store.finish_run(plan.run_id, "interrupted")
         raise RunInterrupted(plan) from None
+    except CacheMissError:
+        # Replay met an uncached call: the run cannot complete offline; it stays resumable.
+        store.finish_run(plan.run_id, "interrupted")
+        raise
     except BaseException:
         # A bug in judgekit (exit 3): finished cases are kept; the run says it did not finish.
         store.finish_run(plan.run_id, "failed")
@@ -188,6 +207,7 @@ def evaluate(
     concurrency: int = 8,
     repeat: int = 1,
     store: Store | str | Path | None = None,
+    models: ModelSettings | None = None,
 ) -> EvalResult:
     """Evaluate a function on a dataset without writing a suite file.
 
@@ -204,6 +224,8 @@ def evaluate(
         repeat: Repetitions per case (mean and spread per score).
         store: A :class:`Store` or a path (default: ``$JUDGEKIT_STORE`` or
             ``.judgekit/judgekit.db``).
+        models: Judge model, response cache, call limits and prices
+            (:class:`judgekit.models.ModelSettings`; default: the settings in force).
 
     Example:
         >>> import tempfile, judgekit
@@ -229,7 +251,7 @@ def evaluate(
     owned = not isinstance(store, Store)
     st = store if isinstance(store, Store) else Store(store)
     try:
-        result = run_suite(s, store=st, concurrency=concurrency, repeat=repeat)
+        result = run_suite(s, store=st, concurrency=concurrency, repeat=repeat, models=models)
     except BaseException:
         if owned:
             st.close()

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from judgekit.aio import run_sync, to_daemon_thread
-from judgekit.errors import EvaluatorError
+from judgekit.errors import CacheMissError, EvaluatorError, ModelCallError, ModelNotConfigured
 from judgekit.types import Example, Score
 
 __all__ = [
@@ -170,6 +170,14 @@ class Evaluator:
         except AssertionError as exc:
             return [Score(key=self.key, score=0.0, passed=False,
                           comment=str(exc) or "assertion failed")]
+        except CacheMissError:
+            raise  # --cache replay was promised every response: stop, do not score around it
+        except ModelNotConfigured as exc:
+            return [Score(key=self.key, status="skipped", comment=str(exc))]
+        except ModelCallError as exc:
+            # The provider's message is the whole story; a traceback would only add noise.
+            return [Score(key=self.key, status="error", comment=f"model call failed: {exc}",
+                          metadata={"attempts": exc.attempts, "status_code": exc.status})]
         except Exception as exc:  # an evaluator bug must not stop the run
             return [Score(
                 key=self.key, status="error", comment=f"{type(exc).__name__}: {exc}",

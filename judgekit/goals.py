@@ -3,6 +3,10 @@
 A goal compares one figure of an experiment's summary with a target. Errored cases cannot help
 meet an accuracy goal: its actual value counts them as 0 (the summary's plain ``mean`` is over
 ok scores only, as DESIGN §3 defines it). An unknown cost never meets a cost goal.
+
+A goal whose figure could not be measured because the steps behind it were *skipped* (no model
+configured) is neither met nor missed: ``met`` is ``None`` and ``skipped`` true. It does not fail
+the run; ``--strict`` does.
 """
 
 from __future__ import annotations
@@ -24,8 +28,13 @@ class GoalResult:
     metric: str
     target: float
     actual: float | None
-    met: bool
+    met: bool | None
     op: str = ">="
+
+    @property
+    def skipped(self) -> bool:
+        """True when the goal could not be checked because its steps were skipped."""
+        return self.met is None
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> GoalResult:
@@ -33,9 +42,12 @@ class GoalResult:
         return cls(d["name"], d["metric"], d["target"], d["actual"], d["met"], d.get("op", ">="))
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the DESIGN §9 goal object."""
-        return {"name": self.name, "metric": self.metric, "target": self.target,
-                "actual": self.actual, "met": self.met, "op": self.op}
+        """Return the DESIGN §9 goal object (``met`` is null and ``skipped`` true when skipped)."""
+        out = {"name": self.name, "metric": self.metric, "target": self.target,
+               "actual": self.actual, "met": self.met, "op": self.op}
+        if self.met is None:
+            out["skipped"] = True
+        return out
 
 
 @dataclass(frozen=True)
@@ -93,11 +105,17 @@ class Goals:
         if self.accuracy:
             minimums.append(("accuracy", self.accuracy[0], float(self.accuracy[1])))
         minimums += [("score", k, float(v)) for k, v in self.scores.items()]
+        if summary.get("skipped"):
+            # Nothing ran (an LLM variant without a model): no figure to hold to any goal.
+            return [GoalResult(g.name, g.metric, g.target, None, None, g.op)
+                    for g in Goals.check(self, {"scores": {}})]
         for name, metric, target in minimums:
             entry = summary.get("scores", {}).get(metric)
             actual = None if entry is None else entry.get("goal_value", entry.get("mean"))
-            results.append(GoalResult(name, metric, target, actual,
-                                      actual is not None and actual >= target - 1e-12))
+            met: bool | None = actual is not None and actual >= target - 1e-12
+            if entry is not None and not entry.get("n_ok") and entry.get("n_skipped"):
+                met = None  # e.g. the judge behind the goal had no model
+            results.append(GoalResult(name, metric, target, actual, met))
         if self.cost_per_1k is not None:
             cost = summary.get("cost_usd", {}).get("per_1k_cases")
             results.append(GoalResult("cost", "cost_per_1k", float(self.cost_per_1k), cost,

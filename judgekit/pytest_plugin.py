@@ -276,7 +276,7 @@ class _Session:
                 self.lines.append((f"judgekit goals: {name} not checked: {len(exp.done)} of "
                                    f"{exp.n_expected} cases ran (partial run)", "yellow"))
             elif done and row.goal_results:
-                missed = not all(g["met"] for g in row.goal_results)
+                missed = any(g["met"] is False for g in row.goal_results)
                 text = "  ".join(fmt_goal(g).plain for g in row.goal_results)
                 self.lines.append((f"judgekit goals: {name} {text}", "red" if missed else "green"))
         run.rows = [self.store.get_experiment(r.id) for r in rows]

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from judgekit.aio import to_daemon_thread
-from judgekit.errors import ConfigError, SuiteError
+from judgekit.errors import CacheMissError, ConfigError, ModelNotConfigured, SuiteError
 from judgekit.evaluation import Evaluator
 from judgekit.recording import CaseRecorder, scoring
 from judgekit.store import ExperimentRow, Store
 from judgekit.suite import FIXTURES, Suite
 from judgekit.summary import summarize
-from judgekit.types import CaseError, CaseResult, Example, Score, Usage
+from judgekit.types import SKIPPED, CaseError, CaseResult, Example, Score, Usage
 
 __all__ = [
     "ExperimentPlan",
@@ -245,10 +245,18 @@ class _Executor:
                 error_note = f"not evaluated: the target's assertion failed: {message}"
                 scores += [Score(key=e.key, status="error", comment=error_note)
                            for e in self.case_evaluators]
+            except CacheMissError:
+                raise  # --cache replay promised every response: stop the run, say which
+            except ModelNotConfigured as exc:
+                # An LLM variant with no endpoint: skipped (code variants still run), and
+                # stored as such so --retry-errors runs it once a key is set.
+                error = CaseError(SKIPPED, str(exc))
+                scores = [Score(key=e.key, status="skipped", comment=str(exc))
+                          for e in self.case_evaluators]
             except Exception as exc:
                 error = CaseError(type(exc).__name__, str(exc), user_traceback(exc))
             latency = timing[0] if timing else time.perf_counter() - t0
-            if error is not None:
+            if error is not None and not error.skipped:
                 scores = [Score(key=e.key, status="error",
                                 comment=f"not evaluated: the target raised {error}")
                           for e in self.case_evaluators]

@@ -8,7 +8,7 @@
 
 The decorated function is the *target*. It receives, by parameter name: ``inputs``,
 ``reference``, ``example``, every parametrized name, any field of the example's inputs, and
-``llm`` when a model layer is installed. Several ``@parametrize`` decorators make a matrix.
+``llm``, the recording model client (:class:`judgekit.models.LLM`) for the variant's ``model``. Several ``@parametrize`` decorators make a matrix.
 """
 
 from __future__ import annotations
@@ -35,6 +35,16 @@ __all__ = ["Suite", "load_suites", "parametrize", "suite", "variant_label"]
 BUILTIN_FIXTURES = ("inputs", "reference", "example", "variant", "repetition")
 #: Extra fixtures by name: ``factory(example, variant) -> value`` (the model layer adds ``llm``).
 FIXTURES: dict[str, Callable[[Example, Mapping[str, Any]], Any]] = {}
+
+
+def _llm_fixture(example: Example, variant: Mapping[str, Any]) -> Any:
+    """``llm``: the recording model client, defaulting to the variant's ``model``."""
+    from judgekit.models.llm import LLM  # the model layer loads only for targets that use it
+
+    return LLM(variant.get("model"))
+
+
+FIXTURES["llm"] = _llm_fixture
 _PARAMS_ATTR = "__judgekit_parametrize__"
 
 

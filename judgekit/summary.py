@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from judgekit.store import Store
-from judgekit.types import Score
+from judgekit.types import SKIPPED, Score
 
 __all__ = ["percentile", "summarize"]
 
@@ -37,9 +37,15 @@ def summarize(store: Store, experiment_id: str, repeat: int,
               summary_scores: Sequence[Score] = ()) -> dict[str, Any]:
     """Summarise one experiment: counts, per-score means, cost, latency and tokens."""
     db = store.db
-    n_cases, n_errors, n_passed = db.execute(
-        "SELECT COUNT(*), COALESCE(SUM(error_type IS NOT NULL), 0), COALESCE(SUM(passed), 0)"
-        " FROM cases WHERE experiment_id=?", (experiment_id,)).fetchone()
+    n_cases, n_errors, n_skipped, n_passed = db.execute(
+        "SELECT COUNT(*), COALESCE(SUM(error_type IS NOT NULL AND error_type != ?), 0),"
+        " COALESCE(SUM(error_type = ?), 0), COALESCE(SUM(passed), 0)"
+        " FROM cases WHERE experiment_id=?", (SKIPPED, SKIPPED, experiment_id)).fetchone()
+    skipped = None
+    if n_cases and n_skipped == n_cases:
+        # Every case was skipped (an LLM variant with no model): say why, once.
+        skipped = db.execute("SELECT error_message FROM cases WHERE experiment_id=? LIMIT 1",
+                             (experiment_id,)).fetchone()[0]
     scores: dict[str, dict[str, Any]] = {}
     ok_totals: dict[str, tuple[float, int]] = {}  # key -> (sum of ok scores, how many)
     for key, status, n, total, n_scored, n_passed_key, n_pass_known in db.execute(
@@ -82,11 +88,13 @@ def summarize(store: Store, experiment_id: str, repeat: int,
     target_cost = _cost(store, experiment_id, "target")
     judge_cost = _cost(store, experiment_id, "judge")
     total_cost = None if target_cost is None or judge_cost is None else target_cost + judge_cost
-    return {
+    n_run = n_cases - n_skipped
+    out: dict[str, Any] = {
         "n_cases": n_cases,
         "n_errors": n_errors,
+        "n_skipped": n_skipped,
         "n_passed": n_passed,
-        "pass_rate": (n_passed / n_cases) if n_cases else None,
+        "pass_rate": (n_passed / n_run) if n_run else None,
         "scores": scores,
         "cost_usd": {
             "target": target_cost,
@@ -102,3 +110,6 @@ def summarize(store: Store, experiment_id: str, repeat: int,
         },
         "tokens": {"prompt": prompt, "completion": completion, "cached": cached},
     }
+    if skipped is not None:
+        out["skipped"] = skipped
+    return out

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = [
+    "SKIPPED",
     "STATUSES",
     "CallRecord",
     "CaseError",
@@ -24,6 +25,8 @@ __all__ = [
 
 ScoreStatus = Literal["ok", "unscored", "error", "skipped"]
 STATUSES: tuple[ScoreStatus, ...] = ("ok", "unscored", "error", "skipped")
+#: ``CaseError.type`` of a case that could not run because its model is not configured.
+SKIPPED = "Skipped"
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,11 @@ class CaseError:
     type: str
     message: str
     traceback: str | None = None
+
+    @property
+    def skipped(self) -> bool:
+        """True when the case did not run for want of a configured model (not a failure)."""
+        return self.type == SKIPPED
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}"

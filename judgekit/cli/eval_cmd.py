@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from judgekit.api import EvalResult, run_suite
+from judgekit.models.settings import ModelSettings, load_project_config, settings_from_config
 from judgekit.errors import ConfigError
 from judgekit.report.console import ConsoleProgress, render_table, table_console
 from judgekit.store import Store
 from judgekit.suite import load_suites
 
-__all__ = ["run"]
+__all__ = ["model_settings", "run"]
+
+
+def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> ModelSettings:
+    """Model settings from ``[tool.judgekit]`` of the suite's project, overridden by flags.
+
+    The response cache lives beside the store unless ``--cache-file``/``$JUDGEKIT_CACHE`` says
+    otherwise, so one directory holds everything a run keeps.
+    """
+    overrides: dict[str, object] = {
+        "cache": args.cache,
+        "concurrency": args.concurrency,
+        "judge_concurrency": args.judge_concurrency or args.concurrency,
+    }
+    if args.judge_model:
+        overrides["judge_model"] = args.judge_model
+    if args.timeout:
+        overrides["timeout_s"] = args.timeout
+    cache_file = args.cache_file or os.environ.get("JUDGEKIT_CACHE")
+    overrides["cache_path"] = Path(cache_file) if cache_file else \
+        Path(store.path).parent / "cache.db"
+    return settings_from_config(load_project_config(suite_path.resolve().parent), **overrides)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,12 +52,13 @@ def run(args: argparse.Namespace) -> int:
     console = table_console(stderr=args.json == "-")
     results: list[EvalResult] = []
     with Store(args.store) as store:
+        models = model_settings(args, Path(str(args.path).partition("::")[0]), store)
         for s in suites:
             result = run_suite(
                 s, store=store, concurrency=args.concurrency, repeat=args.repeat,
                 resume=args.resume, retry_errors=args.retry_errors,
                 progress=ConsoleProgress(table_console(stderr=True)),
-                config={"argv": sys.argv[1:]},
+                config={"argv": sys.argv[1:]}, models=models,
             )
             render_table(store, result.run_id, s.qualname, result.experiments, console)
             results.append(result)

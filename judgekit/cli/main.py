@@ -25,6 +25,16 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0, got {text}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
     parser = argparse.ArgumentParser(
@@ -50,6 +60,22 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--concurrency", type=_positive_int, metavar="N",
                     default=os.environ.get("JUDGEKIT_CONCURRENCY") or "8",
                     help="cases in flight at once (default: $JUDGEKIT_CONCURRENCY or 8)")
+    ev.add_argument("--judge-concurrency", type=_positive_int, metavar="N",
+                    default=os.environ.get("JUDGEKIT_JUDGE_CONCURRENCY") or None,
+                    help="judge calls in flight at once, per endpoint (default: as "
+                         "--concurrency; $JUDGEKIT_JUDGE_CONCURRENCY)")
+    ev.add_argument("--judge-model", metavar="MODEL",
+                    help="model for LLM judges that name none, e.g. gpt-4o or "
+                         "openai:gpt-4o-mini (default: $JUDGEKIT_JUDGE_MODEL or gpt-4o)")
+    ev.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
+                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or "read-write",
+                    help="model response cache: read-write (default), off, refresh (call "
+                         "again and overwrite), replay (a miss is an error: offline CI)")
+    ev.add_argument("--cache-file", metavar="PATH",
+                    help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
+                         "the store)")
+    ev.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                    help="time limit of each model call attempt (default 60)")
     ev.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
                     help="run every case N times: mean and spread per score")
     ev.add_argument("--resume", metavar="RUN",
@@ -77,6 +103,23 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("--json", metavar="FILE", help="also write the run's JSON result")
     show.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     show.set_defaults(func="judgekit.cli.show_cmd:show")
+
+    cache = sub.add_parser("cache", help="inspect or clear the model response cache",
+                           description="The response cache keeps every model reply, so a "
+                                       "re-run costs nothing and --cache replay works offline.")
+    cache_sub = cache.add_subparsers(dest="cache_command", metavar="ACTION", required=True)
+    for action, text in (("stats", "entries, size and models in the cache"),
+                         ("clear", "delete cached responses")):
+        c = cache_sub.add_parser(action, help=text, description=text)
+        c.add_argument("--store", metavar="PATH", help=store_help)
+        c.add_argument("--cache-file", metavar="PATH",
+                       help="cache file (default: $JUDGEKIT_CACHE, or cache.db beside the store)")
+        c.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+        if action == "clear":
+            c.add_argument("--model", metavar="MODEL", help="only this model's responses")
+            c.add_argument("--older-than", metavar="DAYS", type=_positive_float,
+                           help="only responses older than DAYS days")
+        c.set_defaults(func=f"judgekit.cli.cache_cmd:{action}")
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)

@@ -77,6 +77,8 @@ def fmt_goal(goal: Mapping[str, Any]) -> Text:
     """``✓ accuracy`` or ``✗ accuracy 71% < 90%``."""
     g = GoalResult.from_dict(goal)
     label = g.name if g.name != "score" else g.metric
+    if g.skipped:
+        return Text(f"– {label} skipped", style="yellow")
     if g.met:
         return Text(f"✓ {label}", style="green")
     bad_op = "<" if g.op == ">=" else ">"
@@ -110,6 +112,8 @@ def _goal_label(goal: Mapping[str, Any]) -> str:
 
 def _goal_cell(goal: Mapping[str, Any]) -> Text:
     g = GoalResult.from_dict(goal)
+    if g.skipped:
+        return Text("– skipped", style="yellow")
     return Text(f"{'✓' if g.met else '✗'} {_fmt_goal_value(g, g.actual)}",
                 style="green" if g.met else "red")
 
@@ -119,14 +123,29 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     """Print the comparison (a row per variant, or a column per variant when that is too wide
     for the terminal) and its footnotes."""
     keys = _score_keys(rows)
-    footnotes: dict[str, str] = {}
+    footnotes: dict[str, list[str]] = {}  # skip reason -> what it skipped
     unscored_total = 0
     # columns[name] = one cell per variant, in variant order.
     columns: dict[str, list[Any]] = {key: [] for key in keys}
     for name in ("pass", "errors", "cost/1k", "p50", "p99"):
         columns[name] = []
+    def skipped_cell(reason: str, who: str) -> Text:
+        # One footnote per distinct reason ("no model configured: set ..."), naming everything
+        # it skipped, so a missing key reads as one line however many variants and judges.
+        footnotes.setdefault(reason, [])
+        if who not in footnotes[reason]:
+            footnotes[reason].append(who)
+        return Text(f"skipped{_sup(list(footnotes).index(reason) + 1)}", style="yellow")
+
     for row in rows:
         summary = row.summary or {}
+        if summary.get("skipped"):
+            cell = skipped_cell(summary["skipped"], f"variant {row.variant_label}")
+            for key in keys:
+                columns[key].append(cell)
+            for name in ("pass", "errors", "cost/1k", "p50", "p99"):
+                columns[name].append("–")
+            continue
         for key in keys:
             entry = summary.get("scores", {}).get(key)
             if entry is None:
@@ -134,10 +153,8 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
                 continue
             n_skipped, n_unscored = entry.get("n_skipped", 0), entry.get("n_unscored", 0)
             if entry.get("mean") is None and n_skipped:
-                footnotes.setdefault(
-                    key, _skip_reason(store, row.id, key) or f"{key} was skipped")
-                columns[key].append(Text(f"skipped{_sup(list(footnotes).index(key) + 1)}",
-                                         style="yellow"))
+                columns[key].append(skipped_cell(
+                    _skip_reason(store, row.id, key) or "skipped", key))
                 continue
             text = fmt_score(entry.get("mean"))
             if entry.get("std") is not None:
@@ -192,8 +209,8 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     console.print(Text(title, style="bold"))
     console.print(table)
     console.print()
-    for i, reason in enumerate(footnotes.values(), start=1):
-        console.print(f" {_sup(i)} {reason}", highlight=False)
+    for i, (reason, skipped) in enumerate(footnotes.items(), start=1):
+        console.print(f" {_sup(i)} skipped {', '.join(skipped)}: {reason}", highlight=False)
     if unscored_total:
         console.print(f" (n ?) = verdicts unscored: the evaluator reached no verdict — "
                       f"`judgekit show {run_id} --unscored`", highlight=False)
@@ -215,7 +232,7 @@ def _skip_reason(store: Store, experiment_id: str, key: str) -> str | None:
     row = store.db.execute(
         "SELECT comment FROM scores WHERE experiment_id=? AND key=? AND status='skipped'"
         " AND comment IS NOT NULL LIMIT 1", (experiment_id, key)).fetchone()
-    return f"{key}: {row[0]}" if row else None
+    return row[0] if row else None
 
 
 class ConsoleProgress:
