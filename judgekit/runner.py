@@ -359,9 +359,14 @@ async def run_summary_evaluators(plan: RunPlan, exp: ExperimentPlan) -> list[Sco
         return []
     by_id = {e.id: e for e in plan.examples}
     order = {e.id: i for i, e in enumerate(plan.examples)}
-    cases = sorted((c for c in plan.store.iter_cases(exp.id, with_calls=False)
-                    if c.example_id in by_id),
+    stored = [c for c in plan.store.iter_cases(exp.id, with_calls=False)
+              if c.example_id in by_id]
+    # Skipped cases have no outputs to count: a confusion matrix of Nones would be a lie.
+    cases = sorted((c for c in stored if not (c.error and c.error.skipped)),
                    key=lambda c: (c.repetition, order[c.example_id]))
+    if stored and not cases:
+        reason = stored[0].error.message if stored[0].error else "skipped"
+        return [Score(key=ev.key, status="skipped", comment=reason) for ev in summary_evs]
     examples = [by_id[c.example_id] for c in cases]
     scores: list[Score] = []
     for ev in summary_evs:
