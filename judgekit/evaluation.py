@@ -98,6 +98,13 @@ class Evaluator:
                 "version": self.version}
 
     @property
+    def against(self) -> str | None:
+        """For a comparative evaluator (``pairwise(against="gpt-4o")``): the variant label it
+        compares every other variant with; the runner scores it once all cases are in."""
+        value = self.args.get("against")
+        return str(value) if value is not None else None
+
+    @property
     def is_async(self) -> bool:
         """True when the scoring function is a coroutine function."""
         return inspect.iscoroutinefunction(self.fn)
@@ -140,8 +147,12 @@ class Evaluator:
         example: Any = None,
         examples: Sequence[Example] | None = None,
         scores: Sequence[Sequence[Score]] | None = None,
+        other_outputs: Any = None,
     ) -> list[Score]:
         """Score one case (or, for a summary evaluator, the lists of all cases).
+
+        ``other_outputs`` (another variant's outputs for the same case) reaches comparative
+        evaluators such as ``pairwise(against=...)`` that declare it.
 
         Never raises for a failure inside the evaluator: an ``AssertionError`` becomes a failed
         score carrying its message, any other exception an ``error`` score naming it.
@@ -156,6 +167,8 @@ class Evaluator:
                 "inputs": inputs, "outputs": outputs, "reference_outputs": reference_outputs,
                 "example": example,
             }
+            if other_outputs is not None:
+                available["other_outputs"] = other_outputs
         kwargs = _select_kwargs(self.fn, available)
         try:
             if self.inline or self.is_async:

@@ -10,12 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
-from judgekit.types import CallRecord
+from judgekit.types import CallRecord, Score, Usage
 
-__all__ = ["CaseRecorder", "current_recorder", "current_score_key", "record_call", "scoring"]
+__all__ = [
+    "CaseRecorder",
+    "current_recorder",
+    "current_score_key",
+    "record_call",
+    "scoring",
+    "with_usage",
+]
 
 _recorder: ContextVar[CaseRecorder | None] = ContextVar("judgekit_recorder", default=None)
 _score_key: ContextVar[str | None] = ContextVar("judgekit_score_key", default=None)
@@ -69,3 +76,13 @@ def record_call(call: CallRecord) -> None:
     if key is not None:
         call = dataclasses.replace(call, role="judge", score_key=key)
     recorder.calls.append(call)
+
+
+def with_usage(score: Score, calls: Sequence[CallRecord]) -> Score:
+    """``score`` with the usage of the judge calls made under its key (or a parent key:
+    ``json_match.product`` is produced by the calls of ``json_match``)."""
+    mine = [c for c in calls if c.score_key == score.key or (
+        c.score_key and score.key.startswith(c.score_key + "."))]
+    if not mine:
+        return score
+    return dataclasses.replace(score, usage=sum((c.usage() for c in mine), Usage()))

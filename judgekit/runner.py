@@ -17,14 +17,15 @@ import os
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from judgekit.aio import to_daemon_thread
+from judgekit.comparisons import run_comparisons
 from judgekit.errors import CacheMissError, ConfigError, ModelNotConfigured, SuiteError
 from judgekit.evaluation import Evaluator
-from judgekit.recording import CaseRecorder, scoring
+from judgekit.recording import CaseRecorder, scoring, with_usage
 from judgekit.store import ExperimentRow, Store
 from judgekit.suite import FIXTURES, Suite
 from judgekit.summary import summarize
@@ -121,6 +122,10 @@ def plan_run(
     if not examples:
         raise SuiteError(f"{suite.qualname}: the dataset {suite.data.name!r} has no examples")
     suite.check_fixtures(examples[0])
+    for ev in suite.evaluators:
+        if ev.against is not None and ev.against not in suite.variant_labels:
+            raise SuiteError(f"{suite.qualname}: {ev.key}(against={ev.against!r}) names no "
+                             f"variant; the variants are {', '.join(suite.variant_labels)}")
     version = suite.data.version
     reopen = resume or retry_errors
     if reopen:
@@ -197,7 +202,9 @@ class _Executor:
         self.plan = plan
         self.progress = progress
         self.suite = plan.suite
-        self.case_evaluators = [e for e in plan.suite.evaluators if not e.summary]
+        # Comparative evaluators wait for both variants' outputs: see judgekit.comparisons.
+        self.case_evaluators = [e for e in plan.suite.evaluators
+                                if not e.summary and e.against is None]
         self.is_async = inspect.iscoroutinefunction(plan.suite.target)
 
     async def call_target(self, kwargs: dict[str, Any], timing: list[float]) -> Any:
@@ -275,7 +282,7 @@ class _Executor:
                 scores = [s for i in sorted(results) for s in results[i]]
         calls = tuple(recorder.calls)
         if calls:
-            scores = [_with_usage(s, calls) for s in scores]
+            scores = [with_usage(s, calls) for s in scores]
         usage = sum((c.usage() for c in calls), Usage())
         return CaseResult(
             example_id=example.id, variant=exp.variant, repetition=rep, outputs=outputs,
@@ -328,14 +335,6 @@ def user_traceback(exc: BaseException) -> str:
                     *traceback.format_exception_only(type(exc), exc)])
 
 
-def _with_usage(score: Score, calls: Sequence[Any]) -> Score:
-    mine = [c for c in calls if c.score_key == score.key or (
-        c.score_key and score.key.startswith(c.score_key + "."))]
-    if not mine:
-        return score
-    return replace(score, usage=sum((c.usage() for c in mine), Usage()))
-
-
 async def execute(plan: RunPlan, progress: Progress | None = None) -> None:
     """Run every case of the plan that is not in the store yet."""
     if progress is not None:
@@ -381,6 +380,7 @@ async def run_summary_evaluators(plan: RunPlan, exp: ExperimentPlan) -> list[Sco
 
 async def finalize(plan: RunPlan, status: str = "complete") -> list[ExperimentRow]:
     """Summarise every experiment, check goals, store both, and mark the run."""
+    await run_comparisons(plan)
     rows = []
     for exp in plan.experiments:
         summary_scores = await run_summary_evaluators(plan, exp)

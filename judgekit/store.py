@@ -253,17 +253,47 @@ class Store:
             )
             case_id = cur.lastrowid
             self._insert_scores(experiment_id, case_id, case.scores)
-            if case.calls:
-                self.db.executemany(
-                    "INSERT INTO calls(case_id, experiment_id, role, score_key, provider, model,"
-                    " request, response_text, finish_reason, prompt_tokens, completion_tokens,"
-                    " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error)"
-                    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [(case_id, experiment_id, c.role, c.score_key, c.provider, c.model,
-                      _dumps(dict(c.request)), c.response_text, c.finish_reason,
-                      c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_usd,
-                      c.latency_s, c.attempts, int(c.cache_hit), c.error) for c in case.calls],
-                )
+            self._insert_calls(experiment_id, case_id, case.calls)
+
+    def add_case_scores(self, experiment_id: str, case_id: int, scores: Sequence[Score],
+                        calls: Sequence[CallRecord] = ()) -> None:
+        """Add scores (and the judge calls behind them) to a stored case, atomically.
+
+        Comparative evaluators use it: they score a case only once its counterpart in the
+        other variant is stored too.
+        """
+        with self._tx():
+            # A comparison redone (its baseline case was retried) replaces the old verdict.
+            self.db.executemany("DELETE FROM scores WHERE case_id=? AND key=?",
+                                [(case_id, k) for k in {s.key for s in scores}])
+            self._insert_scores(experiment_id, case_id, scores)
+            self._insert_calls(experiment_id, case_id, calls)
+
+    def case_refs(self, experiment_id: str, score_key: str
+                  ) -> Iterator[tuple[int, str, int, Any, str | None, bool]]:
+        """``(case_id, example_id, repetition, outputs, error_type, has_score)`` per case, where
+        ``has_score`` says whether a verdict (ok or unscored) with ``score_key`` is stored."""
+        for r in self.db.execute(
+            "SELECT c.id, c.example_id, c.repetition, c.outputs, c.error_type,"
+            " EXISTS(SELECT 1 FROM scores s WHERE s.case_id = c.id AND s.key = ?"
+            " AND s.status IN ('ok', 'unscored'))"
+            " FROM cases c WHERE c.experiment_id=? ORDER BY c.id", (score_key, experiment_id),
+        ).fetchall():
+            yield r[0], r[1], r[2], _loads(r[3]), r[4], bool(r[5])
+
+    def _insert_calls(self, experiment_id: str, case_id: int | None,
+                      calls: Sequence[CallRecord]) -> None:
+        if calls:
+            self.db.executemany(
+                "INSERT INTO calls(case_id, experiment_id, role, score_key, provider, model,"
+                " request, response_text, finish_reason, prompt_tokens, completion_tokens,"
+                " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [(case_id, experiment_id, c.role, c.score_key, c.provider, c.model,
+                  _dumps(dict(c.request)), c.response_text, c.finish_reason,
+                  c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_usd,
+                  c.latency_s, c.attempts, int(c.cache_hit), c.error) for c in calls],
+            )
 
     def _insert_scores(self, experiment_id: str, case_id: int | None,
                        scores: Sequence[Score]) -> None:

@@ -8,7 +8,8 @@
 
 The decorated function is the *target*. It receives, by parameter name: ``inputs``,
 ``reference``, ``example``, every parametrized name, any field of the example's inputs, and
-``llm``, the recording model client (:class:`judgekit.models.LLM`) for the variant's ``model``. Several ``@parametrize`` decorators make a matrix.
+``llm``, the recording model client (:class:`judgekit.models.LLM`) for the variant's ``model``.
+Several ``@parametrize`` decorators make a matrix.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 
 from judgekit.api import EvalResult, run_suite
-from judgekit.models.settings import ModelSettings, load_project_config, settings_from_config
 from judgekit.errors import ConfigError
+from judgekit.models.settings import ModelSettings, load_project_config, settings_from_config
 from judgekit.report.console import ConsoleProgress, render_table, table_console
 from judgekit.store import Store
 from judgekit.suite import load_suites
