@@ -1,0 +1,536 @@
+"""Strict verdict parsers for LLM judges: ``GRADE:`` lines, ``[[n]]``, ``[[PASS]]``, ``[[A]]``.
+
+Every judge asks for its reasoning first and its verdict last, and every reply goes through
+:func:`read_verdict`, which accepts either a structured (JSON) reply or the judge's text protocol
+and returns a :class:`Verdict`. A reply that does not end in a verdict the judge offered is
+*unscored* (``Verdict.value is None``) with a one-phrase ``error``; it never silently falls back to
+an earlier verdict the judge only discussed.
+
+Rules shared by all protocols:
+
+* Invisible characters (Unicode category Cf: zero-width spaces and joiners, bidi marks, the
+  invisible separator, BOM, soft hyphen) are removed before matching, so ``GRADE:\\u200bC``
+  reads as ``GRADE:C``. Matching is case-insensitive, and markdown emphasis around a verdict
+  (``**GRADE: CORRECT**``, ``GRADE: *C*``) is tolerated.
+* The *last* verdict wins ("verdict last"). An off-menu last verdict (``GRADE: Z``,
+  ``[[11]]`` on a 1..10 scale, ``[[MAYBE]]``) is unscored, even when an earlier line held a
+  valid one.
+* Bracket verdicts inside code (fenced blocks and inline code spans) are quoted material, not
+  verdicts: ``array[[0]]`` or ``x[0]`` in a code sample never counts. A code span that holds
+  nothing but a verdict (``\\`[[8]]\\```) is read as that verdict.
+
+``Verdict.reasoning`` is the reply without its verdict line when that line holds only the verdict
+(plus emphasis or a short label such as ``Rating:``); a verdict inside a sentence stays where it
+is. For a JSON reply it is the ``reasoning`` field (or the prose before the JSON object).
+
+Differences from FastChat's MT-bench parser (``\\[\\[(\\d+\\.?\\d*)\\]\\]``, first match, then the
+backup ``\\[(\\d+\\.?\\d*)\\]`` anywhere): judgekit takes the last ``[[n]]`` outside code, accepts
+the single-bracket ``[n]`` only on the final non-empty line and never as an index (``x[0]``),
+and treats a rating outside the scale as unscored. For pairwise verdicts FastChat checks
+``[[A]]``, then ``[[B]]``, then ``[[C]]`` anywhere in the reply; judgekit takes the last one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = [
+    "REASONING_FIELDS",
+    "VERDICT_FIELDS",
+    "Verdict",
+    "VerdictKind",
+    "parse_choice",
+    "parse_grade",
+    "parse_pass",
+    "parse_rating",
+    "read_verdict",
+]
+
+VerdictKind = Literal["grade", "rating", "pass", "choice"]
+
+#: Fields of a JSON reply that hold the verdict, in the order they are looked up (the first one
+#: present is used, compared case-insensitively). Judges asking for structured output should use
+#: ``{"reasoning": "...", "verdict": ...}``.
+VERDICT_FIELDS = ("verdict", "grade", "score", "rating", "choice", "winner")
+#: Fields of a JSON reply that hold the reasoning, first one present wins.
+REASONING_FIELDS = ("reasoning", "rationale", "explanation")
+
+_DEFAULT_GRADE_CHOICES = ("CORRECT", "INCORRECT")
+_DEFAULT_GRADE_ALIASES: Mapping[str, str] = {"C": "CORRECT", "I": "INCORRECT"}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's parsed verdict.
+
+    Attributes:
+        value: The verdict: a choice such as ``"CORRECT"``, ``"PASS"`` or ``"A"`` (spelled as in
+            the offered choices), or a float rating such as ``7.0``. ``None`` means unscored.
+        reasoning: The judge's reasoning: the reply without its verdict line, or the JSON
+            ``reasoning`` field.
+        error: Why the reply is unscored, in one short phrase (``None`` when scored).
+
+    Example:
+        >>> Verdict("CORRECT", "It matches.").scored
+        True
+    """
+
+    value: str | float | None
+    reasoning: str
+    error: str | None = None
+
+    @property
+    def scored(self) -> bool:
+        """True when the reply held a usable verdict."""
+        return self.value is not None
+
+
+# --------------------------------------------------------------------------- text clean-up
+
+
+def _invisible(ch: str) -> bool:
+    # Category Cf covers ZWSP/ZWJ/ZWNJ, LRM/RLM and the bidi embeddings/isolates, U+2060..2064
+    # (word joiner, invisible separator...), BOM and soft hyphen. U+034F (combining grapheme
+    # joiner) and the Hangul fillers render as nothing too but are not Cf.
+    return unicodedata.category(ch) == "Cf" or ch in "\u034f\u115f\u1160\u3164\uffa0"
+
+
+class _Text:
+    """The reply with invisible characters removed, remembering where each character came from.
+
+    Matching runs on ``clean`` (and on ``masked``, where code is blanked out); ``reasoning``
+    cuts the verdict out of the *original* reply so that the judge's text is kept as written.
+    """
+
+    def __init__(self, raw: str) -> None:
+        self.raw = raw
+        self.index = [i for i, ch in enumerate(raw) if not _invisible(ch)]
+        self.clean = "".join(raw[i] for i in self.index)
+
+    def original(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of ``clean`` to the span of ``raw`` it came from."""
+        if start >= len(self.index):
+            return len(self.raw), len(self.raw)
+        return self.index[start], (self.index[end - 1] + 1 if end > start else self.index[start])
+
+    def without(self, start: int, end: int) -> str:
+        """The reply minus the verdict at ``clean[start:end]`` (see the module docstring)."""
+        a, b = self.original(start, end)
+        raw = self.raw
+        line_start = raw.rfind("\n", 0, a) + 1
+        line_end = raw.find("\n", b)
+        line_end = len(raw) if line_end < 0 else line_end
+        rest = raw[line_start:a] + raw[b:line_end]
+        if _LABEL_ONLY.fullmatch(_strip_invisible(rest)):
+            return (raw[:line_start] + raw[line_end + 1 :]).strip()
+        return raw.strip()
+
+
+def _strip_invisible(text: str) -> str:
+    return "".join(ch for ch in text if not _invisible(ch))
+
+
+# What may be left on a verdict line for it to count as "the verdict line": emphasis,
+# punctuation and a label of up to four words ("Rating:", "Final verdict:", "My grade is").
+_LABEL_ONLY = re.compile(r"[\W_]*(?:[A-Za-z'’]+[\W_]*){0,4}")
+
+# --------------------------------------------------------------------------- code masking
+
+# A fenced code block: ``` or ~~~ (3+), up to three spaces of indent, closed by a line holding
+# at least as many of the same character. An unclosed fence runs to the end (CommonMark).
+_FENCE = re.compile(
+    r"^[ ]{0,3}(?P<fence>`{3,}|~{3,})[^\n]*\n?(?P<body>.*?)"
+    r"(?:^[ ]{0,3}(?P=fence)[`~]*[^\S\n]*$|\Z)",
+    re.MULTILINE | re.DOTALL,
+)
+# An inline code span: a run of backticks closed by a run of the same length, within a paragraph.
+_INLINE_CODE = re.compile(
+    r"(?<!`)(?P<ticks>`+)(?!`)(?P<body>(?:(?!\n[^\S\n]*\n).)+?)(?<!`)(?P=ticks)(?!`)", re.DOTALL
+)
+_MASK = "\x00"
+
+
+def _mask_code(text: str, keep_body: re.Pattern[str] | None) -> str:
+    """Blank out code (keeping newlines and length) so that verdict patterns skip it.
+
+    A code span or block whose whole body matches ``keep_body`` (a lone verdict) stays visible.
+    """
+
+    def blank(m: re.Match[str]) -> str:
+        body = m.group("body") or ""
+        if keep_body is not None and keep_body.fullmatch(body.strip()):
+            # Hide only the fences/backticks so the verdict inside is matched like plain text.
+            start, end = m.span("body")
+            s0 = m.start()
+            head = re.sub(r"[^\n]", _MASK, m.group(0)[: start - s0])
+            tail = re.sub(r"[^\n]", _MASK, m.group(0)[end - s0 :])
+            return head + body + tail
+        return re.sub(r"[^\n]", _MASK, m.group(0))
+
+    text = _FENCE.sub(blank, text)
+    return _INLINE_CODE.sub(blank, text)
+
+
+# --------------------------------------------------------------------------- GRADE protocol
+
+# "GRADE:" not preceded by a letter or digit ("downgrade:" is prose), emphasis allowed around the
+# keyword and the colon; the grade itself may sit on the next line ("**GRADE:**\nCORRECT").
+_GRADE = re.compile(
+    r"(?<![A-Za-z0-9])GRADE(?:[^\S\n]|[*_~`])*:(?:[^\S\n]|[*_~`\"'“”‘’(\[])*\n?"
+    r"(?:[^\S\n]|[*_~`\"'“”‘’(\[])*",
+    re.IGNORECASE,
+)
+_WORD_END = r"(?![A-Za-z0-9_])"
+
+
+def _menu(choices: Sequence[str], aliases: Mapping[str, str]) -> list[tuple[str, str]]:
+    """(spelling, canonical choice) pairs, longest spelling first so "INCORRECT" beats "I"."""
+    pairs = [(c, c) for c in choices]
+    # An alias pointing outside the offered choices is ignored: parse_grade(choices=("PASS",
+    # "FAIL")) must not start accepting "C" through the default aliases.
+    pairs += [(a, t) for a, t in aliases.items() if t in choices]
+    return sorted(pairs, key=lambda p: -len(p[0]))
+
+
+def _match_menu(rest: str, menu: list[tuple[str, str]]) -> tuple[str | None, int]:
+    """The choice ``rest`` starts with (case-insensitively, as a whole word) and its length."""
+    for spelling, target in menu:
+        if re.match(re.escape(spelling) + _WORD_END, rest, re.IGNORECASE):
+            return target, len(spelling)
+    return None, 0
+
+
+def _first_word(rest: str) -> str:
+    m = re.match(r"[^\s*_~`\"'“”‘’)\].,;:!?]+", rest)
+    return m.group(0) if m else ""
+
+
+def _menu_names(choices: Sequence[str]) -> str:
+    return ", ".join(choices)
+
+
+def parse_grade(
+    text: str,
+    choices: Sequence[str] = _DEFAULT_GRADE_CHOICES,
+    aliases: Mapping[str, str] = _DEFAULT_GRADE_ALIASES,
+) -> Verdict:
+    """Read the last ``GRADE: X`` in a judge's reply.
+
+    ``X`` must be one of ``choices`` or an alias of one (case-insensitive, whole word); the
+    canonical choice is returned. When the last ``GRADE:`` holds anything else the reply is
+    unscored: an earlier ``GRADE:`` the judge only discussed is never used instead.
+
+    Args:
+        text: The judge's reply.
+        choices: The grades on offer, spelled as they should be returned.
+        aliases: Other spellings, e.g. ``{"C": "CORRECT"}``. Aliases of grades not in
+            ``choices`` are ignored.
+
+    Returns:
+        The Verdict; ``value`` is one of ``choices`` or None.
+
+    Example:
+        >>> parse_grade("The answer names Paris.\\nGRADE: C").value
+        'CORRECT'
+        >>> parse_grade("A correct answer would get GRADE: C.\\nGRADE: maybe").error
+        "GRADE 'maybe' is not one of CORRECT, INCORRECT"
+    """
+    t = _Text(text)
+    if not t.clean.strip():
+        return Verdict(None, "", "empty reply")
+    masked = _mask_code(t.clean, re.compile(r"GRADE.*", re.IGNORECASE | re.DOTALL))
+    last = None
+    for last in _GRADE.finditer(masked):  # noqa: B007 - only the last one counts
+        pass
+    if last is None:
+        return Verdict(None, t.raw.strip(), "no GRADE line")
+    start = last.end()
+    line_end = masked.find("\n", start)
+    rest = masked[start : len(masked) if line_end < 0 else line_end]
+    value, size = _match_menu(rest, _menu(choices, aliases))
+    if value is None:
+        word = _first_word(rest.replace(_MASK, ""))
+        error = (f"GRADE {word!r} is not one of {_menu_names(choices)}" if word
+                 else "empty GRADE line")
+        return Verdict(None, t.raw.strip(), error)
+    # Closing emphasis/quotes after the grade belong to the verdict, not to the reasoning.
+    close = re.match(r"(?:[*_~`\"'“”‘’)\]]|[^\S\n])*", masked[start + size :])
+    end = start + size + (close.end() if close else 0)
+    begin = masked.rfind("\n", 0, last.start()) + 1
+    # Opening emphasis before "GRADE" ("**GRADE: C**") is part of the verdict too.
+    lead = re.search(r"(?:[*_~`]|[^\S\n])*\Z", masked[begin : last.start()])
+    vstart = last.start() - (len(lead.group(0)) if lead else 0)
+    return Verdict(value, t.without(vstart, end))
+
+
+# --------------------------------------------------------------------------- [[bracket]] protocols
+
+_NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
+# [[x]]: not an index (``x[[0]]``), content on one line; emphasis inside is tolerated.
+_DOUBLE = re.compile(r"(?<![\w\])])\[\[(?P<body>[^\[\]\n]{1,40})\]\]")
+# The FastChat backup [x], accepted only on the final line and never as an index or a link.
+_SINGLE = re.compile(r"(?<![\w\])\[])\[[^\S\n]*(?P<body>" + _NUMBER + r")[^\S\n]*\](?![\[(\]])")
+_EMPHASIS = re.compile(r"[*_~`\s]+")
+_LONE_BRACKET = re.compile(r"\[\[[^\[\]\n]{1,40}\]\]|\[[^\S\n]*" + _NUMBER + r"[^\S\n]*\]")
+
+
+def _bracket_verdicts(t: _Text, shape: re.Pattern[str]) -> list[tuple[str, int, int]]:
+    """All ``[[x]]`` outside code whose content (emphasis removed) has the verdict's shape."""
+    masked = _mask_code(t.clean, _LONE_BRACKET)
+    found = []
+    for m in _DOUBLE.finditer(masked):
+        body = _EMPHASIS.sub("", m.group("body"))
+        if shape.fullmatch(body):
+            found.append((body, m.start(), m.end()))
+    return found
+
+
+def _final_line_single(t: _Text) -> tuple[str, int, int] | None:
+    """The backup ``[n]`` on the reply's final non-empty line (outside code), if any."""
+    masked = _mask_code(t.clean, _LONE_BRACKET)
+    stripped = masked.rstrip()
+    begin = stripped.rfind("\n") + 1
+    hits = list(_SINGLE.finditer(stripped, begin))
+    if not hits:
+        return None
+    m = hits[-1]
+    return m.group("body"), m.start(), m.end()
+
+
+def _number(body: str) -> float | None:
+    try:
+        value = float(body)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if x == int(x) else str(x)
+
+
+def _check_scale(lo: float, hi: float) -> None:
+    if not lo < hi:
+        raise ValueError(f"scale must be (low, high) with low < high, got ({lo}, {hi})")
+
+
+def _rating(value: float, scale: tuple[float, float]) -> str | None:
+    lo, hi = scale
+    if lo <= value <= hi:
+        return None
+    return f"rating {_fmt(value)} outside {_fmt(lo)}..{_fmt(hi)}"
+
+
+def parse_rating(text: str, scale: tuple[float, float] = (1, 10)) -> Verdict:
+    """Read the last ``[[n]]`` rating in a judge's reply (FastChat's single-answer protocol).
+
+    Decimals are accepted (``[[7.5]]``). Without any ``[[n]]``, a single-bracket ``[n]`` on the
+    final non-empty line counts (FastChat's backup pattern), but never one that indexes
+    something (``array[0]``) or sits in code. A last rating outside ``scale`` is unscored.
+
+    Args:
+        text: The judge's reply.
+        scale: Inclusive (low, high) bounds.
+
+    Returns:
+        The Verdict; ``value`` is a float or None.
+
+    Example:
+        >>> parse_rating("Helpful and accurate.\\nRating: [[8]]").value
+        8.0
+        >>> parse_rating("Rating: [[11]]").error
+        'rating 11 outside 1..10'
+    """
+    _check_scale(*scale)
+    t = _Text(text)
+    if not t.clean.strip():
+        return Verdict(None, "", "empty reply")
+    hits = _bracket_verdicts(t, re.compile(_NUMBER))
+    hit = hits[-1] if hits else _final_line_single(t)
+    if hit is None:
+        return Verdict(None, t.raw.strip(), "no [[rating]]")
+    body, start, end = hit
+    value = _number(body)
+    if value is None:  # pragma: no cover - the shape pattern only admits numbers
+        return Verdict(None, t.raw.strip(), f"rating {body!r} is not a number")
+    error = _rating(value, scale)
+    reasoning = t.without(start, end)
+    return Verdict(None, reasoning, error) if error else Verdict(value, reasoning)
+
+
+_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
+
+
+def _bracket_choice(text: str, choices: Sequence[str], aliases: Mapping[str, str],
+                    missing: str) -> Verdict:
+    t = _Text(text)
+    if not t.clean.strip():
+        return Verdict(None, "", "empty reply")
+    hits = _bracket_verdicts(t, _TOKEN)
+    if not hits:
+        return Verdict(None, t.raw.strip(), missing)
+    body, start, end = hits[-1]
+    value, size = _match_menu(body, _menu(choices, aliases))
+    reasoning = t.without(start, end)
+    if value is None or size != len(body):
+        return Verdict(None, reasoning, f"[[{body}]] is not one of {_menu_names(choices)}")
+    return Verdict(value, reasoning)
+
+
+def parse_pass(text: str) -> Verdict:
+    """Read the last ``[[PASS]]`` / ``[[FAIL]]`` in a judge's reply.
+
+    The last single-word ``[[...]]`` outside code is the verdict; anything but PASS or FAIL
+    there (``[[MAYBE]]``) is unscored.
+
+    Example:
+        >>> parse_pass("Meets the rubric.\\n[[pass]]").value
+        'PASS'
+    """
+    return _bracket_choice(text, ("PASS", "FAIL"), {}, "no [[PASS]] or [[FAIL]]")
+
+
+def parse_choice(
+    text: str, choices: Sequence[str] = ("A", "B", "C"), aliases: Mapping[str, str] | None = None
+) -> Verdict:
+    """Read the last ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (C = tie) in a pairwise judge's reply.
+
+    The last single-word ``[[...]]`` outside code is the verdict; one that is not in
+    ``choices`` (or ``aliases``) is unscored.
+
+    Args:
+        text: The judge's reply.
+        choices: The verdicts on offer, spelled as they should be returned.
+        aliases: Other spellings, e.g. ``{"TIE": "C"}``.
+
+    Example:
+        >>> parse_choice("B misses the second part.\\n[[A]]").value
+        'A'
+    """
+    names = "/".join(f"[[{c}]]" for c in choices)
+    return _bracket_choice(text, tuple(choices), aliases or {}, f"no {names} verdict")
+
+
+# --------------------------------------------------------------------------- JSON replies
+
+_JSON_FENCE = re.compile(
+    r"```[^\S\n]*(?:json[c5]?)?[^\S\n]*\n(?P<body>.*?)\n?[^\S\n]*```[^\S\n]*\Z",
+    re.DOTALL | re.IGNORECASE,
+)
+_OBJECT_START = re.compile(r"^[^\S\n]*\{", re.MULTILINE)
+
+
+def _json_reply(clean: str) -> tuple[dict[str, Any], str] | None:
+    """The JSON object that ends the reply, with the prose before it; None if there is none.
+
+    The object is the whole reply, or the last thing in it (bare, or in a final ```json fence),
+    so that "reasoning, then the verdict as JSON" works. Text that only looks like JSON (does
+    not parse) is left to the text protocol.
+    """
+    body = clean.strip()
+    if not body.endswith(("}", "```")):
+        return None
+    fence = _JSON_FENCE.search(body)
+    if fence:
+        prose, body = body[: fence.start()], fence.group("body").strip()
+    else:
+        prose = ""
+    decoder = json.JSONDecoder()
+    for m in _OBJECT_START.finditer(body):
+        try:
+            obj, end = decoder.raw_decode(body, m.end() - 1)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and not body[end:].strip():
+            return obj, (prose + body[: m.start()]).strip()
+    return None
+
+
+def _field(obj: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
+    lowered = {str(k).lower(): k for k in obj}
+    for name in names:
+        if name in lowered:
+            return name, obj[lowered[name]]
+    return None
+
+
+def _json_verdict(obj: Mapping[str, Any], prose: str, kind: VerdictKind,
+                  opts: Mapping[str, Any]) -> Verdict:
+    found = _field(obj, REASONING_FIELDS)
+    reasoning = str(found[1]) if found and found[1] is not None else prose
+    verdict = _field(obj, VERDICT_FIELDS)
+    if verdict is None:
+        return Verdict(None, reasoning, "JSON reply has no verdict field")
+    name, value = verdict
+    if isinstance(value, bool):
+        if kind == "pass":
+            return Verdict("PASS" if value else "FAIL", reasoning)
+        return Verdict(None, reasoning, f"JSON {name} is a boolean")
+    if isinstance(value, (int, float)):
+        if kind != "rating":
+            value = _fmt(float(value))
+        else:
+            scale = opts.get("scale", (1, 10))
+            _check_scale(*scale)
+            if not math.isfinite(value):
+                return Verdict(None, reasoning, f"JSON {name} is not a finite number")
+            error = _rating(float(value), scale)
+            return Verdict(None, reasoning, error) if error else Verdict(float(value), reasoning)
+    if not isinstance(value, str):
+        return Verdict(None, reasoning, f"JSON {name} is not a string or number")
+    # A string verdict goes through the text protocol: "7", "[[7]]", "C", "GRADE: C", "[[A]]".
+    text = value.strip()
+    if kind == "grade":
+        if not _GRADE.match(_strip_invisible(text)):
+            text = "GRADE: " + text
+    elif not re.fullmatch(r"\W*\[.*\]\W*", text, re.DOTALL):
+        text = f"[[{text}]]"
+    parsed = _PARSERS[kind](text, **opts)
+    return Verdict(parsed.value, reasoning, parsed.error and f"JSON {name}: {parsed.error}")
+
+
+_PARSERS: dict[str, Any] = {
+    "grade": parse_grade,
+    "rating": parse_rating,
+    "pass": lambda text: parse_pass(text),
+    "choice": parse_choice,
+}
+
+
+def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
+    """Parse a judge's reply, structured or text, into a Verdict: the one code path for judges.
+
+    If the reply is a JSON object (bare, or in a final ```json fence, optionally after some
+    prose), its verdict field (the first of :data:`VERDICT_FIELDS` present) is normalised by the
+    same rules as the text protocol: ``"CORRECT"``/``"C"``/``"GRADE: C"`` for grades, ``7`` /
+    ``"7"`` / ``"[[7]]"`` for ratings, ``"PASS"`` / ``true`` for pass, ``"A"`` / ``"[[A]]"``
+    for choices. Its reasoning is the first of :data:`REASONING_FIELDS` present. Anything else,
+    including JSON that does not parse, is read with the text protocol of ``kind``.
+
+    Args:
+        text: The judge's reply.
+        kind: Which protocol: ``"grade"``, ``"rating"``, ``"pass"`` or ``"choice"``.
+        **opts: Passed to the parser: ``choices``/``aliases`` (grade, choice), ``scale`` (rating).
+
+    Returns:
+        The Verdict.
+
+    Example:
+        >>> read_verdict('{"reasoning": "Clear and correct.", "verdict": 9}', "rating").value
+        9.0
+        >>> read_verdict("Clear and correct.\\nGRADE: C", "grade").value
+        'CORRECT'
+    """
+    if kind not in _PARSERS:
+        raise ValueError(f"unknown verdict kind {kind!r} (grade, rating, pass or choice)")
+    found = _json_reply(_strip_invisible(text))
+    if found is not None:
+        return _json_verdict(found[0], found[1], kind, opts)
+    parsed: Verdict = _PARSERS[kind](text, **opts)
+    return parsed
