@@ -68,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "errored or skipped result")
     group.addoption("--judgekit-json", metavar="FILE", default=None,
                     help="write the session's runs as judgekit JSON (as `judgekit eval --json`)")
+    group.addoption("--judgekit-judge-model", metavar="MODEL", default=None,
+                    help="model for LLM judges that name none (default: "
+                         "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
+    group.addoption("--judgekit-cache", default=None,
+                    choices=("read-write", "off", "refresh", "replay"),
+                    help="model response cache mode (default read-write; replay: offline)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -137,6 +143,10 @@ class SuiteItem(pytest.Item):
         self.user_properties += [(s.key, s.value if s.value is not None else
                                   s.score if s.score is not None else s.status)
                                  for s in case.scores]
+        if case.error is not None and case.error.skipped:
+            if self.config.getoption("judgekit_strict"):
+                raise CaseFailed(f"skipped (--judgekit-strict): {case.error.message}")
+            pytest.skip(case.error.message)
         if case.error is not None:
             raise CaseFailed(f"the target raised {case.error}\n\n{case.error.traceback or ''}")
         strict = self.config.getoption("judgekit_strict")
@@ -193,6 +203,7 @@ class _Session:
         self.loop: asyncio.AbstractEventLoop | None = None
         self.runs: dict[int, _SuiteRun] = {}  # by id(): a Suite is a mutable dataclass
         self.lines: list[tuple[str, str]] = []  # (text, colour) for the terminal summary
+        self.settings_scope = contextlib.ExitStack()  # the model settings, for the session
 
     def _await(self, coro: Coroutine[Any, Any, T]) -> T:
         try:
@@ -202,6 +213,27 @@ class _Session:
                 self.loop = asyncio.new_event_loop()
             return self.loop.run_until_complete(coro)
         return run_sync(coro)  # pytest itself driven from a running loop: use a helper thread
+
+    def _use_model_settings(self, here: Path) -> None:
+        """Judge model, cache and prices for the session, as `judgekit eval` would set them."""
+        from judgekit.models.settings import (
+            load_project_config,
+            settings_from_config,
+            use_settings,
+        )
+
+        assert self.store is not None
+        overrides: dict[str, Any] = {}
+        if self.config.getoption("judgekit_judge_model"):
+            overrides["judge_model"] = self.config.getoption("judgekit_judge_model")
+        mode = self.config.getoption("judgekit_cache") or os.environ.get("JUDGEKIT_CACHE_MODE")
+        if mode:
+            overrides["cache"] = mode
+        cache_file = os.environ.get("JUDGEKIT_CACHE")
+        overrides["cache_path"] = Path(cache_file) if cache_file else \
+            Path(self.store.path).parent / "cache.db"
+        settings = settings_from_config(load_project_config(here), **overrides)
+        self.settings_scope.enter_context(use_settings(settings))
 
     def run_case(self, item: SuiteItem) -> tuple[str, CaseResult]:
         """Run and store the item's case (planning the suite's run on first use).
@@ -217,6 +249,7 @@ class _Session:
                     given = self.config.getoption("judgekit_store")
                     self.store_shown = Path(given) if given else default_store_path()
                     self.store = Store(here / self.store_shown)
+                    self._use_model_settings(here)
                 suite = item.suite
                 if suite.path is not None and suite.path.is_absolute():
                     # Stored and shown as typed, e.g. suites/reviews.py (as `judgekit eval`).
@@ -253,6 +286,7 @@ class _Session:
                 self.loop.close()
             if self.store is not None:
                 self.store.close()
+            self.settings_scope.close()
         if failed and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
