@@ -104,8 +104,9 @@ def _invisible(ch: str) -> bool:
 class _Text:
     """The reply with invisible characters removed, remembering where each character came from.
 
-    Matching runs on ``clean`` (and on ``masked``, where code is blanked out); ``reasoning``
-    cuts the verdict out of the *original* reply so that the judge's text is kept as written.
+    Matching runs on ``clean`` (or on a copy of it with code blanked out, of the same length);
+    ``without`` cuts the verdict line out of the *original* reply, so that the reasoning keeps
+    the judge's text exactly as written.
     """
 
     def __init__(self, raw: str) -> None:
@@ -113,32 +114,48 @@ class _Text:
         self.index = [i for i, ch in enumerate(raw) if not _invisible(ch)]
         self.clean = "".join(raw[i] for i in self.index)
 
-    def original(self, start: int, end: int) -> tuple[int, int]:
-        """Map a span of ``clean`` to the span of ``raw`` it came from."""
-        if start >= len(self.index):
-            return len(self.raw), len(self.raw)
-        return self.index[start], (self.index[end - 1] + 1 if end > start else self.index[start])
+    def line_around(self, text: str, start: int, end: int) -> tuple[str, str]:
+        """What stands before ``text[start:end]`` and after it on the same line."""
+        line_start = text.rfind("\n", 0, start) + 1
+        line_end = text.find("\n", end)
+        return text[line_start:start], text[end : len(text) if line_end < 0 else line_end]
 
-    def without(self, start: int, end: int) -> str:
-        """The reply minus the verdict at ``clean[start:end]`` (see the module docstring)."""
-        a, b = self.original(start, end)
-        raw = self.raw
-        line_start = raw.rfind("\n", 0, a) + 1
-        line_end = raw.find("\n", b)
-        line_end = len(raw) if line_end < 0 else line_end
-        rest = raw[line_start:a] + raw[b:line_end]
-        if _LABEL_ONLY.fullmatch(_strip_invisible(rest)):
-            return (raw[:line_start] + raw[line_end + 1 :]).strip()
-        return raw.strip()
+    def without(self, start: int, end: int, own_line: bool) -> str:
+        """The reply minus the verdict line holding ``clean[start:end]`` if ``own_line``.
+
+        A verdict inside a sentence is left where it is: cutting it out would leave a sentence
+        ("earning a rating of .") that reads worse than the original.
+        """
+        if not own_line or start >= len(self.index):
+            return self.raw.strip()
+        a, b = self.index[start], self.index[max(start, end - 1)] + 1
+        line_start = self.raw.rfind("\n", 0, a) + 1
+        line_end = self.raw.find("\n", b)
+        if line_end < 0:
+            return self.raw[:line_start].strip()
+        return (self.raw[:line_start] + self.raw[line_end + 1 :]).strip()
 
 
 def _strip_invisible(text: str) -> str:
     return "".join(ch for ch in text if not _invisible(ch))
 
 
-# What may be left on a verdict line for it to count as "the verdict line": emphasis,
-# punctuation and a label of up to four words ("Rating:", "Final verdict:", "My grade is").
-_LABEL_ONLY = re.compile(r"[\W_]*(?:[A-Za-z'’]+[\W_]*){0,4}")
+_EMPHASIS_CHARS = re.compile(r"[*_~`]+")
+# A line that holds a verdict and nothing else but a short label and decoration: "[[8]]",
+# "Rating: [[8]]", "**Final verdict:** [[A]]", "- Score = [[7]]/10", "[[5]]." The label needs a
+# colon, "=", a dash or "is" so that prose ("earning a rating of [[9]]") is not taken for one.
+_LABEL = re.compile(r"[\W]*(?:(?:[A-Za-z'’]+[^\S\n]*){1,4}(?:[:=–—-]|\bis\b)[\W]*)?")
+_TRAILER = re.compile(r"[\W]*(?:(?:/|out of)[^\S\n]*\d+(?:\.\d+)?[\W]*)?")
+# Before "GRADE:" a few words without a colon are fine ("Final GRADE: C"): GRADE brings its own.
+_GRADE_LABEL = re.compile(r"[\W]*(?:(?:[A-Za-z'’]+[^\S\n]*){1,3}[\W]*)?")
+
+
+def _own_line(before: str, after: str, label: re.Pattern[str] = _LABEL) -> bool:
+    """True when a verdict with ``before``/``after`` on its line is alone there (bar a label)."""
+    before = _EMPHASIS_CHARS.sub("", before)
+    after = _EMPHASIS_CHARS.sub("", after)
+    return bool(label.fullmatch(before) and _TRAILER.fullmatch(after))
+
 
 # --------------------------------------------------------------------------- code masking
 
@@ -259,14 +276,10 @@ def parse_grade(
         error = (f"GRADE {word!r} is not one of {_menu_names(choices)}" if word
                  else "empty GRADE line")
         return Verdict(None, t.raw.strip(), error)
-    # Closing emphasis/quotes after the grade belong to the verdict, not to the reasoning.
-    close = re.match(r"(?:[*_~`\"'“”‘’)\]]|[^\S\n])*", masked[start + size :])
-    end = start + size + (close.end() if close else 0)
-    begin = masked.rfind("\n", 0, last.start()) + 1
-    # Opening emphasis before "GRADE" ("**GRADE: C**") is part of the verdict too.
-    lead = re.search(r"(?:[*_~`]|[^\S\n])*\Z", masked[begin : last.start()])
-    vstart = last.start() - (len(lead.group(0)) if lead else 0)
-    return Verdict(value, t.without(vstart, end))
+    end = start + size
+    before, _ = t.line_around(masked, last.start(), last.start())
+    _, after = t.line_around(masked, end, end)
+    return Verdict(value, t.without(last.start(), end, _own_line(before, after, _GRADE_LABEL)))
 
 
 # --------------------------------------------------------------------------- [[bracket]] protocols
@@ -274,41 +287,55 @@ def parse_grade(
 _NUMBER = r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)"
 # [[x]]: not an index (``x[[0]]``), content on one line; emphasis inside is tolerated.
 _DOUBLE = re.compile(r"(?<![\w\])])\[\[(?P<body>[^\[\]\n]{1,40})\]\]")
-# The FastChat backup [x], accepted only on the final line and never as an index or a link.
+# FastChat's backup [x]: never an index (``x[0]``), a link (``[1](url)``) or inside [[...]].
 _SINGLE = re.compile(r"(?<![\w\])\[])\[[^\S\n]*(?P<body>" + _NUMBER + r")[^\S\n]*\](?![\[(\]])")
 _EMPHASIS = re.compile(r"[*_~`\s]+")
+# Code that holds nothing but a bracket verdict ("`[[8]]`") is read as that verdict.
 _LONE_BRACKET = re.compile(r"\[\[[^\[\]\n]{1,40}\]\]|\[[^\S\n]*" + _NUMBER + r"[^\S\n]*\]")
+_RATING_SHAPE = re.compile(_NUMBER)
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
 
 
-def _bracket_verdicts(t: _Text, shape: re.Pattern[str]) -> list[tuple[str, int, int]]:
-    """All ``[[x]]`` outside code whose content (emphasis removed) has the verdict's shape."""
+@dataclass(frozen=True)
+class _Hit:
+    body: str  # the bracket's content, emphasis removed
+    start: int  # span in _Text.clean
+    end: int
+    own_line: bool  # alone on its line but for a label ("Rating: [[8]]")
+
+
+def _bracket_hits(t: _Text, pattern: re.Pattern[str], shape: re.Pattern[str]) -> list[_Hit]:
+    """Every bracket verdict outside code whose content (emphasis removed) has ``shape``."""
     masked = _mask_code(t.clean, _LONE_BRACKET)
-    found = []
-    for m in _DOUBLE.finditer(masked):
+    hits = []
+    for m in pattern.finditer(masked):
         body = _EMPHASIS.sub("", m.group("body"))
         if shape.fullmatch(body):
-            found.append((body, m.start(), m.end()))
-    return found
+            before, after = t.line_around(masked, m.start(), m.end())
+            hits.append(_Hit(body, m.start(), m.end(), _own_line(before, after)))
+    return hits
 
 
-def _final_line_single(t: _Text) -> tuple[str, int, int] | None:
-    """The backup ``[n]`` on the reply's final non-empty line (outside code), if any."""
-    masked = _mask_code(t.clean, _LONE_BRACKET)
-    stripped = masked.rstrip()
-    begin = stripped.rfind("\n") + 1
-    hits = list(_SINGLE.finditer(stripped, begin))
-    if not hits:
-        return None
-    m = hits[-1]
-    return m.group("body"), m.start(), m.end()
+def _choose(hits: list[_Hit], key: Any, what: str) -> tuple[_Hit | None, str | None]:
+    """The deciding hit, by the bracket rule: verdict lines first, then unanimous prose.
+
+    The last verdict that stands on a line of its own wins, whatever the prose around it says
+    ("Rating: [[8]]" then "... improved, it would earn [[10]]" is an 8). Without such a line,
+    ratings mentioned in sentences must agree: "earning a rating of [[9]]" followed by "the
+    revised response earns [[10]]" is ambiguous and unscored rather than a guess.
+    """
+    lines = [h for h in hits if h.own_line]
+    if lines:
+        return lines[-1], None
+    values = {key(h.body) for h in hits}
+    if len(values) > 1:
+        shown = ", ".join(dict.fromkeys(f"[[{h.body}]]" for h in hits))
+        return None, f"conflicting {what} {shown}"
+    return (hits[-1], None) if hits else (None, None)
 
 
-def _number(body: str) -> float | None:
-    try:
-        value = float(body)
-    except ValueError:
-        return None
-    return value if math.isfinite(value) else None
+def _number(body: str) -> float:
+    return float(body)  # _RATING_SHAPE admits only what float() reads
 
 
 def _fmt(x: float) -> str:
@@ -328,11 +355,14 @@ def _rating(value: float, scale: tuple[float, float]) -> str | None:
 
 
 def parse_rating(text: str, scale: tuple[float, float] = (1, 10)) -> Verdict:
-    """Read the last ``[[n]]`` rating in a judge's reply (FastChat's single-answer protocol).
+    """Read the ``[[n]]`` rating in a judge's reply (FastChat's single-answer protocol).
 
-    Decimals are accepted (``[[7.5]]``). Without any ``[[n]]``, a single-bracket ``[n]`` on the
-    final non-empty line counts (FastChat's backup pattern), but never one that indexes
-    something (``array[0]``) or sits in code. A last rating outside ``scale`` is unscored.
+    The last ``[[n]]`` standing on a line of its own (bar a label: ``Rating: [[8]]``) wins;
+    ratings that only occur inside sentences count when they all agree, and make the reply
+    unscored when they do not. Decimals are accepted (``[[7.5]]``). Without any ``[[n]]``, a
+    single-bracket ``[n]`` alone on a line counts (FastChat's backup pattern), but never one
+    that indexes something (``array[0]``), and nothing inside code counts. A rating outside
+    ``scale`` is unscored.
 
     Args:
         text: The judge's reply.
@@ -351,20 +381,16 @@ def parse_rating(text: str, scale: tuple[float, float] = (1, 10)) -> Verdict:
     t = _Text(text)
     if not t.clean.strip():
         return Verdict(None, "", "empty reply")
-    hits = _bracket_verdicts(t, re.compile(_NUMBER))
-    hit = hits[-1] if hits else _final_line_single(t)
+    hit, error = _choose(_bracket_hits(t, _DOUBLE, _RATING_SHAPE), _number, "ratings")
+    if hit is None and error is None:
+        singles = [h for h in _bracket_hits(t, _SINGLE, _RATING_SHAPE) if h.own_line]
+        hit = singles[-1] if singles else None
     if hit is None:
-        return Verdict(None, t.raw.strip(), "no [[rating]]")
-    body, start, end = hit
-    value = _number(body)
-    if value is None:  # pragma: no cover - the shape pattern only admits numbers
-        return Verdict(None, t.raw.strip(), f"rating {body!r} is not a number")
+        return Verdict(None, t.raw.strip(), error or "no [[rating]]")
+    value = _number(hit.body)
+    reasoning = t.without(hit.start, hit.end, hit.own_line)
     error = _rating(value, scale)
-    reasoning = t.without(start, end)
     return Verdict(None, reasoning, error) if error else Verdict(value, reasoning)
-
-
-_TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,19}")
 
 
 def _bracket_choice(text: str, choices: Sequence[str], aliases: Mapping[str, str],
@@ -372,22 +398,32 @@ def _bracket_choice(text: str, choices: Sequence[str], aliases: Mapping[str, str
     t = _Text(text)
     if not t.clean.strip():
         return Verdict(None, "", "empty reply")
-    hits = _bracket_verdicts(t, _TOKEN)
-    if not hits:
-        return Verdict(None, t.raw.strip(), missing)
-    body, start, end = hits[-1]
-    value, size = _match_menu(body, _menu(choices, aliases))
-    reasoning = t.without(start, end)
-    if value is None or size != len(body):
-        return Verdict(None, reasoning, f"[[{body}]] is not one of {_menu_names(choices)}")
+    menu = _menu(choices, aliases)
+
+    def canonical(body: str) -> str | None:
+        value, size = _match_menu(body, menu)
+        return value if size == len(body) else None
+
+    # In sentences only on-menu words count: "[[Main Page]]"-style links and template
+    # placeholders are not verdicts. On a line of its own an off-menu word is the (bad) verdict.
+    hits = [h for h in _bracket_hits(t, _DOUBLE, _TOKEN_SHAPE)
+            if h.own_line or canonical(h.body) is not None]
+    hit, error = _choose(hits, canonical, "verdicts")
+    if hit is None:
+        return Verdict(None, t.raw.strip(), error or missing)
+    value = canonical(hit.body)
+    reasoning = t.without(hit.start, hit.end, hit.own_line)
+    if value is None:
+        return Verdict(None, reasoning, f"[[{hit.body}]] is not one of {_menu_names(choices)}")
     return Verdict(value, reasoning)
 
 
 def parse_pass(text: str) -> Verdict:
-    """Read the last ``[[PASS]]`` / ``[[FAIL]]`` in a judge's reply.
+    """Read the ``[[PASS]]`` / ``[[FAIL]]`` verdict in a judge's reply.
 
-    The last single-word ``[[...]]`` outside code is the verdict; anything but PASS or FAIL
-    there (``[[MAYBE]]``) is unscored.
+    Same rule as :func:`parse_choice`: the last ``[[...]]`` on a line of its own wins (an
+    off-menu word there, such as ``[[MAYBE]]``, is unscored); mentions inside sentences count
+    only when they agree.
 
     Example:
         >>> parse_pass("Meets the rubric.\\n[[pass]]").value
@@ -399,10 +435,11 @@ def parse_pass(text: str) -> Verdict:
 def parse_choice(
     text: str, choices: Sequence[str] = ("A", "B", "C"), aliases: Mapping[str, str] | None = None
 ) -> Verdict:
-    """Read the last ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (C = tie) in a pairwise judge's reply.
+    """Read the ``[[A]]`` / ``[[B]]`` / ``[[C]]`` (C = tie) verdict of a pairwise judge.
 
-    The last single-word ``[[...]]`` outside code is the verdict; one that is not in
-    ``choices`` (or ``aliases``) is unscored.
+    The last ``[[X]]`` on a line of its own (bar a label: ``Final verdict: [[A]]``) wins, and
+    one not in ``choices`` (or ``aliases``) is unscored; verdicts inside sentences count only
+    when they all agree.
 
     Args:
         text: The judge's reply.
@@ -419,10 +456,7 @@ def parse_choice(
 
 # --------------------------------------------------------------------------- JSON replies
 
-_JSON_FENCE = re.compile(
-    r"```[^\S\n]*(?:json[c5]?)?[^\S\n]*\n(?P<body>.*?)\n?[^\S\n]*```[^\S\n]*\Z",
-    re.DOTALL | re.IGNORECASE,
-)
+_FENCE_LINE = re.compile(r"^[^\S\n]*```[^\n]*$", re.MULTILINE)
 _OBJECT_START = re.compile(r"^[^\S\n]*\{", re.MULTILINE)
 
 
@@ -433,14 +467,17 @@ def _json_reply(clean: str) -> tuple[dict[str, Any], str] | None:
     so that "reasoning, then the verdict as JSON" works. Text that only looks like JSON (does
     not parse) is left to the text protocol.
     """
-    body = clean.strip()
-    if not body.endswith(("}", "```")):
+    body, prose = clean.strip(), ""
+    if body.endswith("```"):
+        fences = list(_FENCE_LINE.finditer(body))
+        if len(fences) < 2 or fences[-1].group(0).strip() != "```":
+            return None
+        opening = fences[-2]
+        if opening.group(0).strip()[3:].strip().lower() not in ("", "json", "jsonc", "json5"):
+            return None
+        prose, body = body[: opening.start()], body[opening.end() : fences[-1].start()].strip()
+    if not body.endswith("}"):
         return None
-    fence = _JSON_FENCE.search(body)
-    if fence:
-        prose, body = body[: fence.start()], fence.group("body").strip()
-    else:
-        prose = ""
     decoder = json.JSONDecoder()
     for m in _OBJECT_START.finditer(body):
         try:
@@ -461,12 +498,13 @@ def _field(obj: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | No
 
 
 def _json_verdict(obj: Mapping[str, Any], prose: str, kind: VerdictKind,
-                  opts: Mapping[str, Any]) -> Verdict:
+                  opts: Mapping[str, Any]) -> Verdict | None:
+    """The verdict of a JSON reply; None when it has no verdict field (read it as text then)."""
     found = _field(obj, REASONING_FIELDS)
     reasoning = str(found[1]) if found and found[1] is not None else prose
     verdict = _field(obj, VERDICT_FIELDS)
     if verdict is None:
-        return Verdict(None, reasoning, "JSON reply has no verdict field")
+        return None
     name, value = verdict
     if isinstance(value, bool):
         if kind == "pass":
@@ -510,8 +548,9 @@ def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
     prose), its verdict field (the first of :data:`VERDICT_FIELDS` present) is normalised by the
     same rules as the text protocol: ``"CORRECT"``/``"C"``/``"GRADE: C"`` for grades, ``7`` /
     ``"7"`` / ``"[[7]]"`` for ratings, ``"PASS"`` / ``true`` for pass, ``"A"`` / ``"[[A]]"``
-    for choices. Its reasoning is the first of :data:`REASONING_FIELDS` present. Anything else,
-    including JSON that does not parse, is read with the text protocol of ``kind``.
+    for choices. Its reasoning is the first of :data:`REASONING_FIELDS` present, else the prose
+    before the object. Anything else, including JSON that does not parse and a JSON object
+    without a verdict field, is read with the text protocol of ``kind``.
 
     Args:
         text: The judge's reply.
@@ -531,6 +570,8 @@ def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
         raise ValueError(f"unknown verdict kind {kind!r} (grade, rating, pass or choice)")
     found = _json_reply(_strip_invisible(text))
     if found is not None:
-        return _json_verdict(found[0], found[1], kind, opts)
+        structured = _json_verdict(found[0], found[1], kind, opts)
+        if structured is not None:
+            return structured
     parsed: Verdict = _PARSERS[kind](text, **opts)
     return parsed
