@@ -144,10 +144,15 @@ _EMPHASIS_CHARS = re.compile(r"[*_~`]+")
 # A line that holds a verdict and nothing else but a short label and decoration: "[[8]]",
 # "Rating: [[8]]", "**Final verdict:** [[A]]", "- Score = [[7]]/10", "[[5]]." The label needs a
 # colon, "=", a dash or "is" so that prose ("earning a rating of [[9]]") is not taken for one.
-_LABEL = re.compile(r"[\W]*(?:(?:[A-Za-z'’]+[^\S\n]*){1,4}(?:[:=–—-]|\bis\b)[\W]*)?")
+# Words are separated by required spaces so that the pattern cannot backtrack over a long word in
+# many ways (it runs on whole lines of untrusted text).
+_WORD = r"[A-Za-z][A-Za-z'’]*"
+_LABEL = re.compile(
+    rf"[\W]*(?:{_WORD}(?:[^\S\n]+{_WORD}){{0,3}}(?:[^\S\n]*[:=–—-]|(?<=\bis))[\W]*)?"
+)
 _TRAILER = re.compile(r"[\W]*(?:(?:/|out of)[^\S\n]*\d+(?:\.\d+)?[\W]*)?")
 # Before "GRADE:" a few words without a colon are fine ("Final GRADE: C"): GRADE brings its own.
-_GRADE_LABEL = re.compile(r"[\W]*(?:(?:[A-Za-z'’]+[^\S\n]*){1,3}[\W]*)?")
+_GRADE_LABEL = re.compile(rf"[\W]*(?:{_WORD}(?:[^\S\n]+{_WORD}){{0,2}}[\W]*)?")
 
 
 def _own_line(before: str, after: str, label: re.Pattern[str] = _LABEL) -> bool:
