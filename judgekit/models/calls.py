@@ -1,0 +1,213 @@
+"""The one pipeline every model call goes through, whatever the provider.
+
+``chat()`` = configured? → response cache → rate limiter + retries + timeout → price → cache
+write → a :class:`~judgekit.types.CallRecord` on the current case. Providers only implement one
+attempt (:meth:`ChatModel.complete`); doing the rest once here keeps cache keys, retry rules
+and cost accounting identical for OpenAI, LangChain and mock models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import random
+import threading
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, TypeVar
+
+from judgekit import recording
+from judgekit.errors import CacheMissError, ModelCallError, ModelNotConfigured
+from judgekit.models.base import ChatModel, ChatResponse, Message
+from judgekit.models.settings import ModelSettings, current_settings
+from judgekit.types import CallRecord
+
+__all__ = ["bind_loop", "chat", "chat_sync", "reset_runtime", "runtime_cache"]
+
+T = TypeVar("T")
+Role = Literal["target", "judge"]
+
+
+@dataclass
+class _Runtime:
+    """Per-settings state: one limiter per (endpoint, role) and one cache handle."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    limiters: dict[tuple[str, Role], Any] = field(default_factory=dict)
+    cache: Any = None
+    rng: random.Random = field(default_factory=random.Random)
+
+
+_runtime = _Runtime()
+# The run's event loop, as seen from the code it runs: a context variable, so worker threads
+# started from the run's tasks (which copy their context) find it, while a helper thread with
+# its own loop (aio.run_sync, blocking the caller's loop until it ends) never sends calls back
+# to a loop that is waiting for it.
+_home_loop: contextvars.ContextVar[asyncio.AbstractEventLoop | None] = contextvars.ContextVar(
+    "judgekit_home_loop", default=None)
+
+
+def reset_runtime() -> None:
+    """Drop the limiters and close the cache handle (called by ``use_settings``)."""
+    global _runtime
+    old, _runtime = _runtime, _Runtime()
+    with old.lock:
+        if old.cache is not None:
+            old.cache.close()
+
+
+def bind_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Run ``chat_sync`` calls from worker threads on ``loop`` (default: the running one).
+
+    Call it in the run's main task before starting case tasks: tasks and the threads they
+    start inherit it, so sync targets share the loop's HTTP connections. Without it they run
+    each call on a private loop, which is correct (limiters and cache are shared across loops
+    and threads) but opens new connections.
+    """
+    _home_loop.set(loop or asyncio.get_running_loop())
+
+
+def _limiter(endpoint: str, role: Role, settings: ModelSettings) -> Any:
+    from judgekit.models.limits import AdaptiveLimiter
+
+    rt = _runtime
+    with rt.lock:
+        limiter = rt.limiters.get((endpoint, role))
+        if limiter is None:
+            ceiling = settings.judge_concurrency if role == "judge" else settings.concurrency
+            limiter = rt.limiters[(endpoint, role)] = AdaptiveLimiter(ceiling)
+        return limiter
+
+
+def runtime_cache(settings: ModelSettings | None = None) -> Any:
+    """The open :class:`~judgekit.models.cache.ResponseCache` of the current settings."""
+    from judgekit.models.cache import ResponseCache, default_cache_path
+
+    settings = settings or current_settings()
+    rt = _runtime
+    with rt.lock:
+        if rt.cache is None:
+            rt.cache = ResponseCache(settings.cache_path or default_cache_path())
+        return rt.cache
+
+
+def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
+            reply: ChatResponse | None, latency: float, attempts: int,
+            error: str | None = None) -> None:
+    from judgekit.models.pricing import cost_usd
+
+    name = (reply.model if reply is not None and reply.model else None) or model.model
+    cost = None
+    if reply is not None:
+        # A LangChain model knows who serves it ("openai", "anthropic"): price by that.
+        provider = getattr(model, "pricing_provider", None) or model.provider
+        cost = cost_usd(provider, name, reply.prompt_tokens, reply.completion_tokens,
+                        reply.cached_tokens)
+    recording.record_call(CallRecord(
+        role=role, provider=model.provider, model=name, request=request,
+        response_text=reply.text if reply is not None else None,
+        finish_reason=reply.finish_reason if reply is not None else None,
+        prompt_tokens=reply.prompt_tokens if reply is not None else 0,
+        completion_tokens=reply.completion_tokens if reply is not None else 0,
+        cached_tokens=reply.cached_tokens if reply is not None else 0,
+        cost_usd=cost, latency_s=latency, attempts=attempts,
+        cache_hit=reply.cache_hit if reply is not None else False, error=error))
+
+
+async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,
+               **params: Any) -> ChatResponse:
+    """Call ``model`` through the cache, the rate limiter and the retry loop; record the call.
+
+    Args:
+        model: Any :class:`ChatModel`.
+        messages: OpenAI-shaped chat messages.
+        sample: The sample index: equal requests with different indexes are cached apart
+            (self-consistency draws several verdicts for one prompt).
+        **params: Generation parameters in OpenAI names (``temperature``, ``seed``, ...).
+
+    Raises:
+        ModelNotConfigured: the model has no key or endpoint (the step is skipped).
+        CacheMissError: ``--cache replay`` and the reply is not in the cache.
+        ModelCallError: the call failed after the allowed retries (``attempts`` set).
+    """
+    from judgekit.models.limits import RetryPolicy, call_with_retries
+
+    settings = current_settings()
+    role: Role = "judge" if recording.current_score_key() else "target"
+    hint = model.configured()
+    if hint is not None:
+        raise ModelNotConfigured(hint)
+    msgs = [dict(m) for m in messages]
+    request = {"messages": msgs, "params": dict(params), "sample": sample}
+    cached = getattr(model, "cacheable", True) and settings.cache != "off"
+    key = cache = None
+    if cached:
+        from judgekit.models.cache import cache_key
+
+        started = time.perf_counter()
+        cache = runtime_cache(settings)
+        key = cache_key(model.provider, model.endpoint, model.model, msgs, params, sample)
+        if settings.cache in ("read-write", "replay"):
+            hit = cache.get(key)
+            if hit is not None:
+                _record(role, model, request, reply=hit, attempts=0,
+                        latency=time.perf_counter() - started)
+                return hit
+            if settings.cache == "replay":
+                raise CacheMissError(
+                    f"--cache replay: no cached reply for a {model.provider} call to "
+                    f"{model.model} in {cache.path}; run once with --cache read-write to "
+                    "record it")
+
+    async def attempt() -> ChatResponse:
+        return await model.complete(msgs, params, timeout=settings.timeout_s)
+
+    began = time.perf_counter()
+    policy = RetryPolicy(max_attempts=settings.max_attempts, max_retry_s=settings.max_retry_s)
+    try:
+        reply, attempts, latency = await call_with_retries(
+            attempt, limiter=_limiter(model.endpoint, role, settings), policy=policy,
+            timeout_s=settings.timeout_s, rng=_runtime.rng)
+    except ModelCallError as exc:
+        message = str(exc) if exc.attempts <= 1 else f"{exc} (after {exc.attempts} attempts)"
+        _record(role, model, request, reply=None, latency=time.perf_counter() - began,
+                attempts=exc.attempts,
+                error=message)
+        raise ModelCallError(message, status=exc.status, retryable=exc.retryable,
+                             retry_after=exc.retry_after, attempts=exc.attempts) from exc
+    reply = replace(reply, cache_hit=False)
+    if cache is not None and key is not None:
+        cache.put(key, model.provider, model.model, reply)
+    _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
+    return reply
+
+
+async def _private(coro: Coroutine[Any, Any, T]) -> T:
+    # A private loop is never a home loop: calls inside must not be sent back to another one.
+    _home_loop.set(None)
+    return await coro
+
+
+def chat_sync(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,
+              **params: Any) -> ChatResponse:
+    """:func:`chat` for sync code.
+
+    From a worker thread of a run that called :func:`bind_loop`, the call runs on the run's
+    loop (the calling context, and with it the case recorder, goes along). Otherwise it runs
+    on a private loop: in this thread, or in a helper thread when this thread's own loop is
+    running (blocking that loop's thread on itself would deadlock).
+    """
+    from judgekit.aio import run_sync
+
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    home = _home_loop.get()
+    if running is None and home is not None and home.is_running():
+        # call_soon_threadsafe copies this thread's context into the new task, so the call
+        # is recorded on this thread's case and score.
+        return asyncio.run_coroutine_threadsafe(
+            chat(model, messages, sample=sample, **params), home).result()
+    return run_sync(_private(chat(model, messages, sample=sample, **params)))

@@ -1,0 +1,348 @@
+"""Rate limits and retries: an adaptive limiter per (endpoint, role) and a bounded retry loop.
+
+The limiter combines three brakes, because each alone fails somewhere:
+
+* **Concurrency, AIMD.** Start at the ceiling (``--concurrency``); halve on a 429 (never below
+  1; one cut per congestion event: a 429 for a call sent before the last cut does not cut
+  again); add 1 after a window of successes as long as the current limit. Works against any
+  server, but against a fast one even one call in flight can exceed a requests-per-second cap.
+* **Pause.** A 429's ``Retry-After`` pauses the whole bucket, so every waiting call backs off
+  together instead of each discovering the limit with a 429 of its own.
+* **Pacing.** When ``x-ratelimit-remaining-requests`` (or ``-tokens``) drops below ~10% of
+  ``x-ratelimit-limit-*``, the calls still allowed are spread evenly over
+  ``x-ratelimit-reset-*``; with none left the bucket pauses until the reset. Calls already in
+  flight count as spent, so a burst cannot overrun the last few requests of a window.
+
+The limiter is thread-safe and loop-agnostic (state under a ``threading.Lock``, each waiter's
+future woken on its own loop), so calls from the run's loop and from ``chat_sync`` in worker
+threads share one bucket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from judgekit.errors import ModelCallError
+from judgekit.models.base import ChatResponse
+
+__all__ = ["AdaptiveLimiter", "RetryPolicy", "Ticket", "call_with_retries", "parse_duration"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[Any]]
+
+#: Statuses that mean "too much load": they cut concurrency and their Retry-After pauses all.
+OVERLOAD_STATUSES = frozenset({429, 503, 529})
+
+_DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
+_UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
+
+
+def parse_duration(text: str | None) -> float | None:
+    """Seconds in a rate-limit reset header: ``"1s"``, ``"6m0s"``, ``"20ms"``, ``"0.5"``."""
+    if text is None:
+        return None
+    text = text.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text.replace(" ", ""):
+        return None
+    return sum(float(n) * _UNIT_S[u] for n, u in parts)
+
+
+def _number(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """One admitted attempt: when it was let through (to tell stale 429s from new ones)."""
+
+    started: float
+
+
+class _Waiter:
+    __slots__ = ("future", "granted", "loop")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.future: asyncio.Future[None] = loop.create_future()
+        self.granted = False
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AdaptiveLimiter:
+    """Admission control for one (endpoint, role) bucket; see the module docstring.
+
+    Args:
+        max_concurrency: The ceiling, and the starting limit.
+        clock: Monotonic seconds (injectable for tests).
+        sleep: Async sleep (injectable for tests).
+        low_fraction: Pace when remaining/limit falls below this.
+        max_pace_s: Longest gap pacing or a pause may impose at once.
+    """
+
+    def __init__(self, max_concurrency: int, *, clock: Clock = time.monotonic,
+                 sleep: Sleep = asyncio.sleep, low_fraction: float = 0.1,
+                 max_pace_s: float = 60.0) -> None:
+        self.max_concurrency = max(1, max_concurrency)
+        self.low_fraction = low_fraction
+        self.max_pace_s = max_pace_s
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._limit = self.max_concurrency
+        self._in_flight = 0
+        self._successes = 0
+        self._last_cut = float("-inf")
+        self._paused_until = float("-inf")
+        self._next_slot = float("-inf")
+        self._interval = 0.0
+        self._tokens_per_call = 0.0
+        self._waiters: deque[_Waiter] = deque()
+        self.cuts = 0  # how often the limit was halved (reported by tests and benchmarks)
+
+    @property
+    def limit(self) -> int:
+        """The current concurrency limit."""
+        return self._limit
+
+    @property
+    def in_flight(self) -> int:
+        """Attempts holding a slot now."""
+        return self._in_flight
+
+    @property
+    def paused_until(self) -> float:
+        """Clock time before which no attempt starts."""
+        return self._paused_until
+
+    @property
+    def interval(self) -> float:
+        """The pacing gap between attempt starts (0 when not pacing)."""
+        return self._interval
+
+    # -- admission -------------------------------------------------------------------------
+
+    async def acquire(self) -> Ticket:
+        """Wait for a concurrency slot, then for the pause and pacing gate; return a ticket."""
+        await self._take_slot()
+        try:
+            return Ticket(started=await self._gate())
+        except BaseException:  # cancelled while paused: give the slot back
+            self.release()
+            raise
+
+    def release(self) -> None:
+        """Give back the slot taken by :meth:`acquire`."""
+        with self._lock:
+            self._in_flight -= 1
+            self._wake_locked()
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Ticket]:
+        """``async with limiter.slot() as ticket:`` around one attempt."""
+        ticket = await self.acquire()
+        try:
+            yield ticket
+        finally:
+            self.release()
+
+    async def _take_slot(self) -> None:
+        with self._lock:
+            if not self._waiters and self._in_flight < self._limit:
+                self._in_flight += 1
+                return
+            waiter = _Waiter(asyncio.get_running_loop())
+            self._waiters.append(waiter)
+        try:
+            await waiter.future
+        except BaseException:
+            with self._lock:
+                if waiter.granted:  # woken and cancelled in the same breath: pass it on
+                    self._in_flight -= 1
+                    self._wake_locked()
+                else:
+                    self._waiters.remove(waiter)
+            raise
+
+    def _wake_locked(self) -> None:
+        # Hand slots over directly (in_flight counted here), so a newcomer cannot barge in
+        # between the wake-up and the waiter running: FIFO, no starvation.
+        while self._waiters and self._in_flight < self._limit:
+            waiter = self._waiters.popleft()
+            waiter.granted = True
+            self._in_flight += 1
+            try:
+                waiter.loop.call_soon_threadsafe(_resolve, waiter.future)
+            except RuntimeError:  # its loop is closed: nobody is waiting any more
+                waiter.granted = False
+                self._in_flight -= 1
+
+    async def _gate(self) -> float:
+        while True:
+            with self._lock:
+                now = self._clock()
+                start = max(self._paused_until, self._next_slot)
+                if start <= now:
+                    if self._interval > 0:
+                        self._next_slot = now + self._interval
+                    return now
+            await self._sleep(start - now)
+
+    # -- feedback --------------------------------------------------------------------------
+
+    def on_success(self, ticket: Ticket, response: ChatResponse | None = None) -> None:
+        """An attempt succeeded: grow the limit after a window of successes, read headers."""
+        with self._lock:
+            if response is not None:
+                tokens = response.prompt_tokens + response.completion_tokens
+                if tokens:
+                    # A moving average: the token budget is turned into calls with it.
+                    prev = self._tokens_per_call
+                    self._tokens_per_call = tokens if prev == 0 else 0.8 * prev + 0.2 * tokens
+                self._read_headers_locked(response.headers)
+            if self._limit < self.max_concurrency:
+                self._successes += 1
+                if self._successes >= self._limit:
+                    self._limit += 1
+                    self._successes = 0
+                    self._wake_locked()
+
+    def on_failure(self, ticket: Ticket, error: ModelCallError) -> None:
+        """An attempt failed: on overload, cut the limit once and pause for ``retry_after``."""
+        with self._lock:
+            headers = getattr(error, "headers", None)
+            if isinstance(headers, Mapping):
+                self._read_headers_locked(headers)
+            if error.status not in OVERLOAD_STATUSES:
+                return
+            now = self._clock()
+            if ticket.started >= self._last_cut:
+                self._limit = max(1, self._limit // 2)
+                self._successes = 0
+                self._last_cut = now
+                self.cuts += 1
+            if error.retry_after is not None:
+                pause = min(max(error.retry_after, 0.0), self.max_pace_s)
+                self._paused_until = max(self._paused_until, now + pause)
+
+    def on_headers(self, headers: Mapping[str, str]) -> None:
+        """Read ``x-ratelimit-*`` headers (lower-case names) and pace or pause accordingly."""
+        with self._lock:
+            self._read_headers_locked(headers)
+
+    def _read_headers_locked(self, headers: Mapping[str, str]) -> None:
+        now = self._clock()
+        interval = 0.0
+        seen = False
+        for kind in ("requests", "tokens"):
+            remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
+            reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
+            if remaining is None or reset is None:
+                continue
+            seen = True
+            cap = _number(headers.get(f"x-ratelimit-limit-{kind}"))
+            per_call = 1.0 if kind == "requests" else max(self._tokens_per_call, 1.0)
+            # Attempts still in flight (other than the one reporting) will spend some too.
+            calls_left = remaining / per_call - max(self._in_flight - 1, 0)
+            low = (remaining <= self.low_fraction * cap) if cap else calls_left <= self._limit
+            if not low:
+                continue
+            reset = min(reset, self.max_pace_s)
+            if calls_left < 1:
+                self._paused_until = max(self._paused_until, now + reset)
+            else:
+                interval = max(interval, reset / calls_left)
+        if seen:
+            self._interval = interval
+            if interval == 0:
+                self._next_slot = float("-inf")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded retries with exponential backoff and full jitter.
+
+    Attributes:
+        max_attempts: Attempts in all, the first included.
+        max_retry_s: Total seconds from the first attempt's start; a retry whose wait would
+            end past it is not made.
+        base_s: The first backoff ceiling; it doubles per failure.
+        cap_s: The largest backoff ceiling.
+    """
+
+    max_attempts: int = 6
+    max_retry_s: float = 120.0
+    base_s: float = 0.5
+    cap_s: float = 30.0
+
+    def delay(self, failures: int, retry_after: float | None, rng: random.Random) -> float:
+        """Seconds to wait after the ``failures``-th failed attempt.
+
+        Full jitter (uniform in [0, min(cap, base·2^(n-1))]) spreads retries that failed
+        together; a ``retry_after`` is a floor, with up to 20% more so that calls the provider
+        sent back at once do not all return at the same instant.
+        """
+        if retry_after is not None:
+            return max(retry_after, 0.0) * (1.0 + 0.2 * rng.random())
+        return rng.uniform(0.0, min(self.cap_s, self.base_s * 2 ** (failures - 1)))
+
+
+async def call_with_retries(attempt: Callable[[], Awaitable[ChatResponse]], *,
+                            limiter: AdaptiveLimiter, policy: RetryPolicy, timeout_s: float,
+                            clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
+                            rng: random.Random | None = None) -> tuple[ChatResponse, int, float]:
+    """Run ``attempt`` under the limiter until it succeeds or the policy gives up.
+
+    Returns:
+        The response, the number of attempts, and the seconds from the first attempt's start.
+
+    Raises:
+        ModelCallError: the last failure, with ``attempts`` set; a provider exception that is
+            not a ModelCallError becomes a non-retryable one, a timeout a retryable one.
+    """
+    rng = rng or random.Random()
+    attempts = 0
+    first_start: float | None = None
+    while True:
+        async with limiter.slot() as ticket:
+            if first_start is None:
+                first_start = ticket.started
+            attempts += 1
+            try:
+                response = await asyncio.wait_for(attempt(), timeout_s)
+            except ModelCallError as exc:
+                error = exc
+            except (asyncio.TimeoutError, TimeoutError):
+                error = ModelCallError(f"timed out after {timeout_s:g}s", retryable=True)
+            except Exception as exc:  # a provider bug must still end as this call's error
+                error = ModelCallError(f"{type(exc).__name__}: {exc}", retryable=False)
+            else:
+                limiter.on_success(ticket, response)
+                return response, attempts, clock() - first_start
+            limiter.on_failure(ticket, error)
+        wait = policy.delay(attempts, error.retry_after, rng)
+        if (not error.retryable or attempts >= policy.max_attempts
+                or clock() + wait - first_start > policy.max_retry_s):
+            error.attempts = attempts
+            raise error
+        await sleep(wait)

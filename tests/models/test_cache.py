@@ -1,0 +1,239 @@
+"""The SQLite response cache: keys, modes, stats, clear, damaged files."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from judgekit.errors import CacheMissError, ConfigError
+from judgekit.models.base import ChatResponse
+from judgekit.models.cache import ResponseCache, cache_key, default_cache_path
+from judgekit.models.calls import chat, chat_sync, runtime_cache
+from judgekit.models.mock import MockModel
+from judgekit.models.settings import ModelSettings, use_settings
+from judgekit.recording import CaseRecorder
+
+MSGS = [{"role": "user", "content": "What is 2+2?"}]
+
+
+@pytest.fixture
+def cache_file(tmp_path: Path) -> Path:
+    return tmp_path / "cache.db"
+
+
+@pytest.fixture
+def rw(cache_file: Path) -> Iterator[ModelSettings]:
+    with use_settings(ModelSettings(cache_path=cache_file)) as s:
+        yield s
+
+
+def _model(reply: str = "4", **kw: object) -> MockModel:
+    return MockModel(reply, model="gpt-4o-mini", cache=True, **kw)  # type: ignore[arg-type]
+
+
+# -- keys ---------------------------------------------------------------------------------
+
+
+def test_key_covers_what_decides_the_reply() -> None:
+    base = cache_key("openai", "http://h/v1", "gpt-4o", MSGS, {"temperature": 0}, 0)
+    assert base == cache_key("openai", "http://h/v1/", "gpt-4o", [dict(m) for m in MSGS],
+                             {"temperature": 0}, 0)  # trailing slash and copies: same key
+    others = {
+        cache_key("langchain", "http://h/v1", "gpt-4o", MSGS, {"temperature": 0}, 0),
+        cache_key("openai", "http://other/v1", "gpt-4o", MSGS, {"temperature": 0}, 0),
+        cache_key("openai", "http://h/v1", "gpt-4o-mini", MSGS, {"temperature": 0}, 0),
+        cache_key("openai", "http://h/v1", "gpt-4o", [{"role": "user", "content": "2+3?"}],
+                  {"temperature": 0}, 0),
+        cache_key("openai", "http://h/v1", "gpt-4o", MSGS, {"temperature": 1}, 0),
+        cache_key("openai", "http://h/v1", "gpt-4o", MSGS, {"temperature": 0}, 1),
+    }
+    assert base not in others and len(others) == 6
+
+
+def test_key_ignores_param_order_and_handles_schema_classes() -> None:
+    a = cache_key("p", "e", "m", MSGS, {"temperature": 0, "seed": 1})
+    assert a == cache_key("p", "e", "m", MSGS, {"seed": 1, "temperature": 0})
+    pydantic = pytest.importorskip("pydantic")
+
+    class Verdict(pydantic.BaseModel):
+        grade: str
+
+    k1 = cache_key("p", "e", "m", MSGS, {"response_format": Verdict})
+    assert k1 == cache_key("p", "e", "m", MSGS, {"response_format": Verdict})
+
+
+def test_timeouts_retries_and_keys_are_not_in_the_key(cache_file: Path) -> None:
+    model = _model()
+    with use_settings(ModelSettings(cache_path=cache_file, timeout_s=5, max_attempts=2)):
+        chat_sync(model, MSGS)
+    with use_settings(ModelSettings(cache_path=cache_file, timeout_s=50, max_attempts=9,
+                                    max_retry_s=3)):
+        assert chat_sync(model, MSGS).cache_hit
+    assert len(model.calls) == 1
+
+
+def test_default_path(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JUDGEKIT_CACHE", raising=False)
+    monkeypatch.delenv("JUDGEKIT_STORE", raising=False)
+    assert default_cache_path() == Path(".judgekit") / "cache.db"
+    assert default_cache_path(tmp_path / "runs.db") == tmp_path / "cache.db"
+    monkeypatch.setenv("JUDGEKIT_STORE", str(tmp_path / "s" / "j.db"))
+    assert default_cache_path() == tmp_path / "s" / "cache.db"
+    monkeypatch.setenv("JUDGEKIT_CACHE", str(tmp_path / "c.db"))
+    assert default_cache_path(tmp_path / "runs.db") == tmp_path / "c.db"
+
+
+# -- modes --------------------------------------------------------------------------------
+
+
+def test_read_write_second_call_is_a_hit_and_recorded_as_such(rw: ModelSettings) -> None:
+    model = _model()
+    rec = CaseRecorder()
+    with rec.active():
+        first = chat_sync(model, MSGS, temperature=0)
+        second = chat_sync(model, MSGS, temperature=0)
+    assert not first.cache_hit and second.cache_hit
+    assert (second.text, second.prompt_tokens, second.model) == \
+        (first.text, first.prompt_tokens, "gpt-4o-mini")
+    assert len(model.calls) == 1
+    assert [c.cache_hit for c in rec.calls] == [False, True]
+    # A hit carries the tokens as stored and the cost as computed from them.
+    assert rec.calls[1].cost_usd == rec.calls[0].cost_usd and rec.calls[1].cost_usd
+    assert rec.calls[1].attempts == 0
+    assert runtime_cache().hits == 1
+
+
+def test_samples_are_cached_apart(rw: ModelSettings) -> None:
+    model = _model()
+    for sample in (0, 1, 2, 0, 1, 2):
+        chat_sync(model, MSGS, sample=sample)
+    assert len(model.calls) == 3
+
+
+def test_refresh_calls_again_and_overwrites(cache_file: Path) -> None:
+    with use_settings(ModelSettings(cache_path=cache_file)):
+        chat_sync(_model("old"), MSGS)
+    with use_settings(ModelSettings(cache_path=cache_file, cache="refresh")):
+        model = _model("new")
+        assert chat_sync(model, MSGS).text == "new"
+        assert chat_sync(model, MSGS).text == "new" and len(model.calls) == 2
+    with use_settings(ModelSettings(cache_path=cache_file)):
+        hit = chat_sync(_model("unused"), MSGS)
+    assert (hit.text, hit.cache_hit) == ("new", True)
+
+
+def test_off_neither_reads_nor_writes(cache_file: Path) -> None:
+    with use_settings(ModelSettings(cache_path=cache_file, cache="off")):
+        model = _model()
+        chat_sync(model, MSGS)
+        chat_sync(model, MSGS)
+    assert len(model.calls) == 2 and not cache_file.exists()
+
+
+def test_replay_hit_and_miss(cache_file: Path) -> None:
+    with use_settings(ModelSettings(cache_path=cache_file)):
+        chat_sync(_model(), MSGS)
+    with use_settings(ModelSettings(cache_path=cache_file, cache="replay")):
+        model = _model()
+        assert chat_sync(model, MSGS).cache_hit
+        with pytest.raises(CacheMissError) as info:
+            chat_sync(model, [{"role": "user", "content": "new question"}])
+    assert model.calls == []
+    message = str(info.value)
+    assert "gpt-4o-mini" in message and str(cache_file) in message
+    assert "--cache read-write" in message
+
+
+def test_mock_is_not_cached_unless_asked(rw: ModelSettings, cache_file: Path) -> None:
+    model = MockModel("x")
+    chat_sync(model, MSGS)
+    chat_sync(model, MSGS)
+    assert len(model.calls) == 2
+    assert not cache_file.exists()  # nothing cacheable was called: the file is not even made
+
+
+def test_failures_are_not_cached(rw: ModelSettings) -> None:
+    from judgekit.errors import ModelCallError
+
+    model = MockModel([ModelCallError("400 bad request", status=400), "fine"], cache=True)
+    with pytest.raises(ModelCallError):
+        chat_sync(model, MSGS)
+    assert chat_sync(model, MSGS).text == "fine"
+
+
+def test_concurrent_calls_from_threads_and_tasks(rw: ModelSettings) -> None:
+    model = _model()
+
+    async def many() -> None:
+        await asyncio.gather(*(chat(model, [{"role": "user", "content": f"q{i}"}])
+                               for i in range(40)))
+
+    threads = [threading.Thread(target=lambda: asyncio.run(many())) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    stats = runtime_cache().stats()
+    assert stats.entries == 40
+    assert stats.hits + stats.misses == 120
+
+
+# -- stats and clear ----------------------------------------------------------------------
+
+
+def _fill(cache: ResponseCache) -> None:
+    for i in range(3):
+        cache.put(f"a{i}", "openai", "gpt-4o", ChatResponse(text=f"a{i}"))
+    cache.put("b0", "openai", "gpt-4o-mini", ChatResponse(text="b0"))
+
+
+def test_stats(cache_file: Path) -> None:
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+        assert cache.get("a0") is not None and cache.get("zz") is None
+        stats = cache.stats()
+    assert (stats.entries, stats.hits, stats.misses) == (4, 1, 1)
+    assert dict(stats.per_model) == {"gpt-4o": 3, "gpt-4o-mini": 1}
+    assert stats.size_bytes > 0 and stats.oldest is not None and stats.newest is not None
+
+
+def test_clear_all_by_model_and_by_age(cache_file: Path) -> None:
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+        assert cache.clear(model="gpt-4o-mini") == 1
+        assert cache.clear(older_than_s=3600) == 0  # all are younger than an hour
+        cache._db.execute("UPDATE responses SET created_at = created_at - 7200 WHERE key='a0'")
+        assert cache.clear(older_than_s=3600) == 1
+        assert cache.clear() == 2
+        assert cache.stats().entries == 0
+
+
+def test_a_damaged_file_is_a_config_error_naming_it(cache_file: Path) -> None:
+    cache_file.write_bytes(b"this is not a database at all" * 100)
+    with pytest.raises(ConfigError, match=rf"{cache_file.name}: cannot use the response cache"):
+        ResponseCache(cache_file)
+    with use_settings(ModelSettings(cache_path=cache_file)), \
+            pytest.raises(ConfigError, match="--cache-file"):
+        chat_sync(_model(), MSGS)
+
+
+def test_a_damaged_entry_is_a_config_error(cache_file: Path) -> None:
+    with ResponseCache(cache_file) as cache:
+        cache._db.execute("INSERT INTO responses VALUES ('k', 'p', 'm', '{nope', 0)")
+        with pytest.raises(ConfigError, match="entry k is damaged"):
+            cache.get("k")
+
+
+def test_another_database_is_refused(tmp_path: Path) -> None:
+    other = tmp_path / "judgekit.db"
+    with sqlite3.connect(other) as db:
+        db.execute("CREATE TABLE runs (id TEXT)")
+    with pytest.raises(ConfigError, match="not a judgekit response cache"):
+        ResponseCache(other)
+    with sqlite3.connect(other) as db:  # and it was left as it was
+        assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["runs"]

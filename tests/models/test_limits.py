@@ -1,0 +1,329 @@
+"""The adaptive limiter and the retry loop, on a fake clock (no real waiting)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+
+import pytest
+
+from judgekit.errors import ModelCallError
+from judgekit.models.base import ChatResponse
+from judgekit.models.limits import (
+    AdaptiveLimiter,
+    RetryPolicy,
+    Ticket,
+    call_with_retries,
+    parse_duration,
+)
+from judgekit.models.mock import MockModel
+
+
+class FakeTime:
+    """A clock that only moves when someone sleeps."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(round(seconds, 6))
+        self.now += max(seconds, 0.0)
+        await asyncio.sleep(0)
+
+
+def limiter(t: FakeTime, n: int = 8) -> AdaptiveLimiter:
+    return AdaptiveLimiter(n, clock=t.clock, sleep=t.sleep)
+
+
+def rate_limited(retry_after: float | None = None, status: int = 429) -> ModelCallError:
+    return ModelCallError(f"{status} Too Many Requests", status=status, retryable=True,
+                          retry_after=retry_after)
+
+
+def headers(remaining: int, limit: int, reset: str, kind: str = "requests") -> dict[str, str]:
+    return {f"x-ratelimit-remaining-{kind}": str(remaining),
+            f"x-ratelimit-limit-{kind}": str(limit), f"x-ratelimit-reset-{kind}": reset}
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1s", 1.0), ("6m0s", 360.0), ("20ms", 0.02), ("1.5s", 1.5), ("0.25", 0.25),
+    ("2h3m4s", 7384.0), ("500us", 0.0005), (None, None), ("soon", None), ("1x", None),
+])
+def test_parse_duration(text: str | None, seconds: float | None) -> None:
+    assert parse_duration(text) == (pytest.approx(seconds) if seconds is not None else None)
+
+
+# -- AIMD ---------------------------------------------------------------------------------
+
+
+def test_429_halves_the_limit_down_to_one() -> None:
+    t = FakeTime()
+    lim = limiter(t, 8)
+    for expected in (4, 2, 1, 1):
+        t.now += 1
+        lim.on_failure(Ticket(started=t.now), rate_limited())
+        assert lim.limit == expected
+
+
+def test_a_burst_of_429s_from_one_congestion_event_cuts_once() -> None:
+    t = FakeTime()
+    lim = limiter(t, 8)
+    tickets = [Ticket(started=t.now) for _ in range(6)]  # six calls sent together
+    t.now += 0.1
+    for ticket in tickets:
+        lim.on_failure(ticket, rate_limited())
+    assert (lim.limit, lim.cuts) == (4, 1)
+
+
+def test_other_errors_do_not_cut() -> None:
+    t = FakeTime()
+    lim = limiter(t, 8)
+    lim.on_failure(Ticket(t.now), ModelCallError("500", status=500, retryable=True))
+    lim.on_failure(Ticket(t.now), ModelCallError("timed out", retryable=True))
+    assert lim.limit == 8
+    lim.on_failure(Ticket(t.now), rate_limited(status=503))
+    assert lim.limit == 4
+
+
+def test_limit_grows_by_one_after_a_window_of_successes() -> None:
+    t = FakeTime()
+    lim = limiter(t, 8)
+    t.now += 1
+    lim.on_failure(Ticket(t.now), rate_limited())
+    t.now += 1
+    lim.on_failure(Ticket(t.now), rate_limited())
+    assert lim.limit == 2
+    grown = []
+    for _ in range(2 + 3 + 4 + 5 + 6 + 7 + 10):
+        lim.on_success(Ticket(t.now))
+        grown.append(lim.limit)
+    assert grown[1] == 3 and grown[4] == 4 and grown[8] == 5  # +1 per `limit` successes
+    assert lim.limit == 8  # never past the ceiling
+
+
+def test_concurrency_is_bounded_and_fifo() -> None:
+    async def run() -> list[int]:
+        lim = AdaptiveLimiter(2)
+        order: list[int] = []
+        active = peak = 0
+
+        async def call(i: int) -> None:
+            nonlocal active, peak
+            async with lim.slot():
+                order.append(i)
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.001)
+                active -= 1
+
+        await asyncio.gather(*(call(i) for i in range(10)))
+        assert peak == 2 and lim.in_flight == 0
+        return order
+
+    assert asyncio.run(run()) == list(range(10))
+
+
+def test_a_cancelled_waiter_does_not_leak_its_slot() -> None:
+    async def run() -> None:
+        lim = AdaptiveLimiter(1)
+        await lim.acquire()
+        waiter = asyncio.ensure_future(lim.acquire())
+        await asyncio.sleep(0)
+        waiter.cancel()
+        lim.release()  # hands the slot to the waiter just as it is cancelled
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert lim.in_flight == 0
+        await asyncio.wait_for(lim.acquire(), 1)
+
+    asyncio.run(run())
+
+
+def test_one_bucket_is_shared_by_loops_in_several_threads() -> None:
+    lim = AdaptiveLimiter(2)
+    lock = threading.Lock()
+    active = peak = 0
+
+    async def calls() -> None:
+        async def one() -> None:
+            nonlocal active, peak
+            async with lim.slot():
+                with lock:
+                    active += 1
+                    peak = max(peak, active)
+                await asyncio.sleep(0.002)
+                with lock:
+                    active -= 1
+
+        await asyncio.gather(*(one() for _ in range(10)))
+
+    threads = [threading.Thread(target=asyncio.run, args=(calls(),)) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert peak == 2 and lim.in_flight == 0
+
+
+# -- pauses and pacing --------------------------------------------------------------------
+
+
+def test_retry_after_pauses_every_waiting_call() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    lim.on_failure(Ticket(t.now), rate_limited(retry_after=5.0))
+
+    async def run() -> list[float]:
+        tickets = await asyncio.gather(*(lim.acquire() for _ in range(3)))
+        return [tk.started for tk in tickets]
+
+    starts = asyncio.run(run())
+    assert all(s >= 1005.0 for s in starts)
+
+
+def test_low_remaining_requests_paces_calls_over_the_reset_time() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    # 4 of 100 left, resetting in 2s: < 10%, so 4 calls are spread over 2s.
+    lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(4, 100, "2s")))
+    assert lim.interval == pytest.approx(0.5)
+
+    async def run() -> list[float]:
+        starts = []
+        for _ in range(4):
+            async with lim.slot() as tk:
+                starts.append(tk.started - 1000.0)
+        return starts
+
+    assert asyncio.run(run()) == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    # Plenty left again: pacing stops at once.
+    lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(90, 100, "1s")))
+    assert lim.interval == 0.0
+
+
+def test_nothing_remaining_pauses_until_the_reset() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    lim.on_headers(headers(0, 100, "750ms"))
+    assert lim.paused_until == pytest.approx(1000.75)
+
+
+def test_calls_in_flight_count_as_spent() -> None:
+    async def run() -> None:
+        t = FakeTime()
+        lim = limiter(t, 8)
+        for _ in range(5):
+            await lim.acquire()
+        # 3 remaining, but 4 other calls are already on their way: none left for new ones.
+        lim.on_headers(headers(3, 100, "1s"))
+        assert lim.paused_until == pytest.approx(1001.0)
+
+    asyncio.run(run())
+
+
+def test_low_remaining_tokens_paces_by_tokens_per_call() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    reply = ChatResponse("x", prompt_tokens=900, completion_tokens=100,
+                         headers=headers(5000, 100_000, "10s", kind="tokens"))
+    lim.on_success(Ticket(t.now), reply)  # ~1000 tokens a call: 5 calls left for 10s
+    assert lim.interval == pytest.approx(2.0)
+
+
+def test_headers_without_limit_pace_only_when_fewer_calls_remain_than_the_limit() -> None:
+    t = FakeTime()
+    lim = limiter(t, 8)
+    lim.on_headers({"x-ratelimit-remaining-requests": "50", "x-ratelimit-reset-requests": "1s"})
+    assert lim.interval == 0.0
+    lim.on_headers({"x-ratelimit-remaining-requests": "4", "x-ratelimit-reset-requests": "1s"})
+    assert lim.interval == pytest.approx(0.25)
+
+
+# -- retries ------------------------------------------------------------------------------
+
+
+def test_backoff_is_full_jitter_and_retry_after_is_a_floor() -> None:
+    policy = RetryPolicy(base_s=0.5, cap_s=4.0)
+    rng = random.Random(1)
+    for failures, ceiling in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (9, 4.0)):
+        delays = [policy.delay(failures, None, rng) for _ in range(200)]
+        assert all(0 <= d <= ceiling for d in delays)
+        assert max(delays) > 0.8 * ceiling and min(delays) < 0.2 * ceiling  # spread out
+    after = [policy.delay(1, 3.0, rng) for _ in range(100)]
+    assert all(3.0 <= d <= 3.6 for d in after)
+
+
+def _retry(model: MockModel, t: FakeTime, policy: RetryPolicy | None = None,
+           timeout: float = 5.0) -> tuple[ChatResponse, int, float]:
+    lim = limiter(t)
+
+    async def attempt() -> ChatResponse:
+        return await model.complete([{"role": "user", "content": "q"}], {}, timeout=timeout)
+
+    return asyncio.run(call_with_retries(
+        attempt, limiter=lim, policy=policy or RetryPolicy(), timeout_s=timeout,
+        clock=t.clock, sleep=t.sleep, rng=random.Random(0)))
+
+
+def test_retries_until_success_honouring_retry_after() -> None:
+    t = FakeTime()
+    model = MockModel([rate_limited(retry_after=2.0),
+                       ModelCallError("500 Internal Server Error", status=500, retryable=True),
+                       "done"])
+    reply, attempts, elapsed = _retry(model, t)
+    assert (reply.text, attempts) == ("done", 3)
+    assert t.sleeps[0] >= 2.0  # the retry waited at least what the server asked
+    assert elapsed == pytest.approx(sum(t.sleeps))
+
+
+def test_non_retryable_errors_fail_at_once() -> None:
+    t = FakeTime()
+    model = MockModel([ModelCallError("401 Unauthorized: bad key", status=401), "unused"])
+    with pytest.raises(ModelCallError, match="401 Unauthorized") as info:
+        _retry(model, t)
+    assert info.value.attempts == 1 and len(model.calls) == 1
+
+
+def test_attempts_are_bounded() -> None:
+    t = FakeTime()
+    model = MockModel([rate_limited(retry_after=0.1)], cycle=True)
+    with pytest.raises(ModelCallError) as info:
+        _retry(model, t, RetryPolicy(max_attempts=4))
+    assert info.value.attempts == 4 and len(model.calls) == 4
+
+
+def test_total_retry_time_is_bounded() -> None:
+    t = FakeTime()
+    model = MockModel([rate_limited(retry_after=30.0)], cycle=True)
+    with pytest.raises(ModelCallError) as info:
+        _retry(model, t, RetryPolicy(max_attempts=10, max_retry_s=100.0))
+    # 30s, 60s, 90s... the wait that would end past 100s is not made.
+    assert info.value.attempts == 3
+    assert t.now - 1000.0 <= 100.0
+
+
+def test_each_attempt_has_a_timeout() -> None:
+    t = FakeTime()
+    model = MockModel("slow", delay=5.0)
+    start = time.monotonic()
+    with pytest.raises(ModelCallError, match=r"timed out after 0.05s") as info:
+        _retry(model, t, RetryPolicy(max_attempts=2, base_s=0.001), timeout=0.05)
+    assert info.value.attempts == 2 and info.value.retryable
+    assert time.monotonic() - start < 2
+
+
+def test_a_provider_bug_becomes_a_call_error() -> None:
+    t = FakeTime()
+
+    def broken(messages: object, params: object) -> str:
+        raise KeyError("choices")
+
+    with pytest.raises(ModelCallError, match="KeyError") as info:
+        _retry(MockModel(broken), t)
+    assert not info.value.retryable and info.value.attempts == 1
