@@ -187,11 +187,12 @@ def _mask_code(text: str, keep_body: re.Pattern[str] | None) -> str:
     def blank(m: re.Match[str]) -> str:
         body = m.group("body") or ""
         if keep_body is not None and keep_body.fullmatch(body.strip()):
-            # Hide only the fences/backticks so the verdict inside is matched like plain text.
+            # Blank only the fences/backticks (to spaces, like emphasis) so that the verdict
+            # inside is matched like plain text.
             start, end = m.span("body")
             s0 = m.start()
-            head = re.sub(r"[^\n]", _MASK, m.group(0)[: start - s0])
-            tail = re.sub(r"[^\n]", _MASK, m.group(0)[end - s0 :])
+            head = re.sub(r"[^\n]", " ", m.group(0)[: start - s0])
+            tail = re.sub(r"[^\n]", " ", m.group(0)[end - s0 :])
             return head + body + tail
         return re.sub(r"[^\n]", _MASK, m.group(0))
 
@@ -208,7 +209,9 @@ _GRADE = re.compile(
     r"(?:[^\S\n]|[*_~`\"'“”‘’(\[])*",
     re.IGNORECASE,
 )
-_WORD_END = r"(?![A-Za-z0-9_])"
+# Code holding only a GRADE line or a bare word ("GRADE: `CORRECT`") is read as plain text.
+_GRADE_IN_CODE = re.compile(r"GRADE\b.*|[A-Za-z][A-Za-z _-]{0,40}", re.IGNORECASE | re.DOTALL)
+_WORD_END = r"(?![A-Za-z0-9])"  # "_" may close emphasis: "_I_"
 
 
 def _menu(choices: Sequence[str], aliases: Mapping[str, str]) -> list[tuple[str, str]]:
@@ -266,7 +269,7 @@ def parse_grade(
     t = _Text(text)
     if not t.clean.strip():
         return Verdict(None, "", "empty reply")
-    masked = _mask_code(t.clean, re.compile(r"GRADE.*", re.IGNORECASE | re.DOTALL))
+    masked = _mask_code(t.clean, _GRADE_IN_CODE)
     last = None
     for last in _GRADE.finditer(masked):  # noqa: B007 - only the last one counts
         pass
