@@ -1,0 +1,328 @@
+"""OpenAI, or any OpenAI-compatible server (vLLM, Ollama, llama.cpp, Azure), as a chat model.
+
+:class:`OpenAIModel` makes one attempt per :meth:`~OpenAIModel.complete` with the official
+``openai`` SDK, its own retries turned off (``max_retries=0``): retries, rate limits and the
+cache belong to :mod:`judgekit.models.calls`, which needs every failure reported as a
+:class:`~judgekit.errors.ModelCallError` saying whether trying again may help and how long the
+provider asked us to wait. :func:`call_error` does that mapping; :func:`retry_after_seconds`
+reads ``retry-after-ms`` / ``Retry-After``.
+
+The SDK is imported on first use so that ``import judgekit`` stays light.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import os
+import threading
+import time
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from judgekit.errors import ModelCallError, ModelNotConfigured
+from judgekit.models.base import ChatResponse, Message
+
+if TYPE_CHECKING:
+    import openai
+
+__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error",
+           "retry_after_seconds"]
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+#: What :meth:`OpenAIModel.configured` says when there is neither a key nor a base URL.
+NOT_CONFIGURED = "set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server)"
+
+# Local OpenAI-compatible servers ignore the key, but the SDK refuses to start without one.
+_PLACEHOLDER_KEY = "sk-no-key"
+
+# Statuses worth another attempt besides 5xx: request timeout, conflict (OpenAI asks clients to
+# retry 409 lock timeouts) and rate limits.
+_RETRYABLE_STATUSES = frozenset({408, 409, 429})
+
+# One client per (event loop, base URL, key, organization). An AsyncOpenAI client owns an httpx
+# connection pool bound to the loop it first ran on, so it must never be shared across loops;
+# within a loop, sharing it shares the pool (keep-alive) among all models and judges.
+_ClientKey = tuple[str, str, "str | None"]
+
+
+class _LoopClients:
+    """The clients of one event loop, closed when the loop shuts down.
+
+    The hook: an async generator started in the loop is finalised by
+    ``loop.shutdown_asyncgens()``, which ``asyncio.run()`` calls before closing the loop, so
+    its ``finally`` closes the connections while the loop can still run the closing code.
+    """
+
+    def __init__(self) -> None:
+        self.clients: dict[_ClientKey, openai.AsyncOpenAI] = {}
+        self._closer: AsyncGenerator[None, None] | None = None  # strong ref: loops keep weak ones
+
+    async def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._closer is None:
+            closer = self._closer = self._close_at_shutdown(loop)
+            await closer.__anext__()  # runs to the yield: from now on the loop tracks it
+
+    async def _close_at_shutdown(
+            self, loop: asyncio.AbstractEventLoop) -> AsyncGenerator[None, None]:
+        try:
+            yield
+        finally:
+            with _clients_lock:
+                _clients.pop(loop, None)
+            for client in list(self.clients.values()):
+                await client.close()
+
+
+_clients: dict[asyncio.AbstractEventLoop, _LoopClients] = {}
+_clients_lock = threading.Lock()
+
+
+class OpenAIModel:
+    """A chat model served by the OpenAI API or an OpenAI-compatible server.
+
+    The base URL and key are read when the model is made: ``base_url`` / ``api_key`` if given,
+    else ``$OPENAI_BASE_URL`` / ``$OPENAI_API_KEY``; the base URL defaults to OpenAI's. A base
+    URL without a key is enough (local servers need none).
+
+    Args:
+        model: The model name (``gpt-4o-mini``, ``ft:gpt-4o-mini-2024-07-18:acme::abc123``).
+        base_url: The ``/v1`` base URL of the server.
+        api_key: The API key.
+        organization: The OpenAI organization id (the SDK falls back to ``$OPENAI_ORG_ID``).
+        client: An ``openai.AsyncOpenAI`` client to use as is (its own retry setting applies).
+        streaming: Stream the reply (``stream=True`` with usage) and assemble it.
+
+    Attributes:
+        provider: ``"openai"``.
+        model: The model name.
+        endpoint: The base URL (never the key): the cache key's and rate limiter's bucket.
+        supports_structured_output: True: ``response_format`` with a JSON schema works.
+    """
+
+    provider = "openai"
+    supports_structured_output = True
+
+    def __init__(self, model: str, *, base_url: str | None = None, api_key: str | None = None,
+                 organization: str | None = None, client: openai.AsyncOpenAI | None = None,
+                 streaming: bool = False) -> None:
+        self.model = model
+        self.streaming = streaming
+        self._client = client
+        self._organization = organization
+        self._api_key = api_key or os.environ.get("OPENAI_API_KEY") or None
+        self._base_url = base_url or os.environ.get("OPENAI_BASE_URL") or None
+        if client is not None:
+            self.endpoint = str(client.base_url).rstrip("/")
+        else:
+            self.endpoint = (self._base_url or DEFAULT_BASE_URL).rstrip("/")
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel({self.model!r}, endpoint={self.endpoint!r})"
+
+    def configured(self) -> str | None:
+        """None when a key, a base URL or a client was given; else how to configure one."""
+        if self._client is not None or self._api_key or self._base_url:
+            return None
+        return NOT_CONFIGURED
+
+    async def complete(self, messages: Sequence[Message], params: Mapping[str, Any], *,
+                       timeout: float) -> ChatResponse:
+        """Make one chat completion attempt.
+
+        Args:
+            messages: OpenAI chat messages.
+            params: Other ``chat.completions.create`` arguments (``temperature``, ``seed``,
+                ``response_format``, ...). ``stream`` and ``stream_options`` are ignored: the
+                ``streaming`` setting decides.
+            timeout: Seconds the whole attempt may take (streaming included).
+
+        Raises:
+            judgekit.errors.ModelNotConfigured: without a key, base URL or client.
+            judgekit.errors.ModelCallError: on any failure of the call.
+        """
+        if (hint := self.configured()) is not None:
+            raise ModelNotConfigured(f"model {self.model!r}: {hint}")
+        request = {k: v for k, v in params.items() if k not in ("stream", "stream_options")}
+        try:
+            # The SDK's timeout bounds each read; wait_for bounds the attempt as a whole (a
+            # stream trickling one chunk a second would otherwise never time out).
+            return await asyncio.wait_for(
+                self._attempt(await self._get_client(), list(messages), request, timeout),
+                timeout)
+        except asyncio.TimeoutError:
+            raise ModelCallError(f"request timed out after {timeout:g}s",
+                                 retryable=True) from None
+        except ModelCallError:
+            raise
+        except Exception as exc:
+            error = call_error(exc, timeout=timeout)
+            if error is None:
+                raise  # not a call failure: a bug (ours or the caller's) should surface as such
+            raise error from exc
+
+    async def _get_client(self) -> openai.AsyncOpenAI:
+        """The shared client of this loop for this endpoint and key (or the given client)."""
+        if self._client is not None:
+            return self._client
+        import openai
+
+        loop = asyncio.get_running_loop()
+        key: _ClientKey = (self.endpoint, self._api_key or _PLACEHOLDER_KEY, self._organization)
+        with _clients_lock:
+            for old in [lp for lp in _clients if lp.is_closed()]:
+                del _clients[old]  # closed without shutdown_asyncgens(): drop, can't close
+            clients = _clients.setdefault(loop, _LoopClients())
+            client = clients.clients.get(key)
+            if client is None:
+                client = clients.clients[key] = openai.AsyncOpenAI(
+                    api_key=key[1], base_url=self.endpoint, organization=self._organization,
+                    max_retries=0)
+        await clients.start(loop)
+        return client
+
+    async def _attempt(self, client: openai.AsyncOpenAI, messages: list[Any],
+                       params: dict[str, Any], timeout: float) -> ChatResponse:
+        create = client.chat.completions.with_raw_response.create
+        if not self.streaming:
+            raw = await create(model=self.model, messages=messages, timeout=timeout, **params)
+            headers = {k.lower(): v for k, v in raw.headers.items()}
+            try:
+                return _read_completion(raw.parse(), headers)
+            except (ValueError, AttributeError, TypeError) as exc:
+                raise _malformed(exc) from exc
+        raw = await create(model=self.model, messages=messages, timeout=timeout, stream=True,
+                           stream_options={"include_usage": True}, **params)
+        headers = {k.lower(): v for k, v in raw.headers.items()}
+        stream: Any = raw.parse()
+        try:
+            return await _read_stream(stream, headers)
+        except (ValueError, AttributeError, TypeError) as exc:
+            raise _malformed(exc) from exc
+        finally:
+            await stream.close()
+
+
+def _read_completion(completion: Any, headers: dict[str, str]) -> ChatResponse:
+    """A ChatResponse from a parsed ``ChatCompletion`` (ValueError when it is not one)."""
+    choices = getattr(completion, "choices", None)
+    if not choices:
+        raise ValueError(f"no choices in the reply: {str(completion)[:200]!r}")
+    choice = choices[0]
+    prompt, completion_tokens, cached = _usage(getattr(completion, "usage", None))
+    return ChatResponse(text=choice.message.content or "", finish_reason=choice.finish_reason,
+                        prompt_tokens=prompt, completion_tokens=completion_tokens,
+                        cached_tokens=cached, model=completion.model, headers=headers)
+
+
+async def _read_stream(stream: Any, headers: dict[str, str]) -> ChatResponse:
+    """Assemble a streamed reply: the text of choice 0, its finish reason, the usage chunk."""
+    parts: list[str] = []
+    finish_reason = model = usage = None
+    seen_choice = False
+    async for chunk in stream:
+        model = model or chunk.model
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            if choice.index != 0:
+                continue
+            seen_choice = True
+            if choice.delta is not None and choice.delta.content:
+                parts.append(choice.delta.content)
+            finish_reason = choice.finish_reason or finish_reason
+    if not seen_choice:
+        raise ValueError("the stream ended without any choice")
+    prompt, completion_tokens, cached = _usage(usage)
+    return ChatResponse(text="".join(parts), finish_reason=finish_reason, prompt_tokens=prompt,
+                        completion_tokens=completion_tokens, cached_tokens=cached, model=model,
+                        headers=headers)
+
+
+def _usage(usage: Any) -> tuple[int, int, int]:
+    """(prompt, completion, cached) tokens; zeros when the server sent no usage."""
+    if usage is None:
+        return 0, 0, 0
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = getattr(details, "cached_tokens", None) or 0
+    return usage.prompt_tokens or 0, usage.completion_tokens or 0, cached
+
+
+def _malformed(exc: BaseException) -> ModelCallError:
+    # A garbled body is usually a proxy or server hiccup: another attempt may well succeed.
+    return ModelCallError(f"malformed response: {type(exc).__name__}: {exc}", retryable=True)
+
+
+def call_error(exc: BaseException, *, timeout: float | None = None) -> ModelCallError | None:
+    """The :class:`ModelCallError` for an exception the openai SDK raised, None for others.
+
+    429, 408, 409 and 5xx, timeouts, connection errors and garbled replies are retryable;
+    other statuses (400, 401, 403, 404, 422, ...) are not. The message is the provider's own,
+    after the status (``"429 Too Many Requests: Rate limit reached ..."``).
+
+    Args:
+        exc: What the SDK raised.
+        timeout: The attempt's timeout, for the message of a timeout.
+    """
+    import json
+
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        after = f" after {timeout:g}s" if timeout is not None else ""
+        return ModelCallError(f"request timed out{after}", retryable=True)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        reason = exc.response.reason_phrase or ""
+        return ModelCallError(
+            f"{status} {reason}".rstrip() + f": {_provider_message(exc)}", status=status,
+            retryable=status in _RETRYABLE_STATUSES or status >= 500,
+            retry_after=retry_after_seconds(exc.response.headers))
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else exc.message
+        return ModelCallError(f"connection error: {detail}", retryable=True)
+    if isinstance(exc, openai.APIResponseValidationError):
+        return _malformed(exc)
+    if isinstance(exc, openai.APIError):  # e.g. an error event in the middle of a stream
+        return ModelCallError(exc.message, retryable=True)
+    if isinstance(exc, json.JSONDecodeError):  # the SDK lets a body that isn't JSON through
+        return _malformed(exc)
+    if isinstance(exc, openai.OpenAIError):  # misconfiguration, e.g. no API key
+        return ModelCallError(str(exc), retryable=False)
+    return None
+
+
+def _provider_message(exc: openai.APIStatusError) -> str:
+    body = exc.body  # the SDK hands over the "error" object of the body when there is one
+    if isinstance(body, Mapping) and body.get("message"):
+        return str(body["message"])
+    if isinstance(body, str) and body.strip():
+        return body.strip()[:500]
+    return exc.message
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds a response asks us to wait: ``retry-after-ms``, else ``Retry-After``.
+
+    ``Retry-After`` may be seconds or an HTTP date. Unreadable or negative values give None.
+    """
+    lower = {k.lower(): v for k, v in headers.items()}
+    for name, scale in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = lower.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / scale
+        except ValueError:
+            if name == "retry-after-ms":
+                continue
+            try:
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                continue
+            seconds = max(0.0, when.timestamp() - time.time())
+        if math.isfinite(seconds) and seconds >= 0:
+            return seconds
+    return None
