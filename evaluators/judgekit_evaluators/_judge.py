@@ -116,11 +116,16 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
             raise KeyError(f"prompt field {m.group(1)!r} has no value")
         return values[m.group(1)]
 
-    # A line holding only an empty placeholder (an optional block not given) disappears.
-    lines = [line for line in template.split("\n")
-             if not ((m := _PLACEHOLDER.fullmatch(line.strip())) and sub(m) == "")]
+    # A line holding only an empty placeholder (an optional block not given) disappears, with
+    # the blank line that separated it (template lines only: data is never touched).
+    lines: list[str] = []
+    for line in template.split("\n"):
+        m = _PLACEHOLDER.fullmatch(line.strip())
+        if (m and sub(m) == "") or (not line.strip() and lines and not lines[-1].strip()):
+            continue
+        lines.append(line)
     # One pass: text substituted in is never scanned again, so data can't inject {{fields}}.
-    return _PLACEHOLDER.sub(sub, "\n".join(lines))
+    return _PLACEHOLDER.sub(sub, "\n".join(lines).strip("\n"))
 
 
 @cache
