@@ -111,8 +111,12 @@ class _Text:
 
     def __init__(self, raw: str) -> None:
         self.raw = raw
-        self.index = [i for i, ch in enumerate(raw) if not _invisible(ch)]
-        self.clean = "".join(raw[i] for i in self.index)
+        self.index: Sequence[int]
+        if raw.isascii():  # the common case: ASCII holds no format characters
+            self.index, self.clean = range(len(raw)), raw
+        else:
+            self.index = [i for i, ch in enumerate(raw) if not _invisible(ch)]
+            self.clean = "".join(raw[i] for i in self.index)
 
     def line_around(self, text: str, start: int, end: int) -> tuple[str, str]:
         """What stands before ``text[start:end]`` and after it on the same line."""
@@ -137,7 +141,7 @@ class _Text:
 
 
 def _strip_invisible(text: str) -> str:
-    return "".join(ch for ch in text if not _invisible(ch))
+    return text if text.isascii() else "".join(ch for ch in text if not _invisible(ch))
 
 
 _EMPHASIS_CHARS = re.compile(r"[*_~`]+")
