@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     import openai
 
 __all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error",
-           "retry_after_seconds"]
+           "retry_after_seconds", "usage_tokens"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -211,7 +211,7 @@ def _read_completion(completion: Any, headers: dict[str, str]) -> ChatResponse:
     if not choices:
         raise ValueError(f"no choices in the reply: {str(completion)[:200]!r}")
     choice = choices[0]
-    prompt, completion_tokens, cached = _usage(getattr(completion, "usage", None))
+    prompt, completion_tokens, cached = usage_tokens(getattr(completion, "usage", None))
     return ChatResponse(text=choice.message.content or "", finish_reason=choice.finish_reason,
                         prompt_tokens=prompt, completion_tokens=completion_tokens,
                         cached_tokens=cached, model=completion.model, headers=headers)
@@ -234,14 +234,14 @@ async def _read_stream(stream: Any, headers: dict[str, str]) -> ChatResponse:
             finish_reason = choice.finish_reason or finish_reason
     if not seen_choice:
         raise ValueError("the stream ended without any choice")
-    prompt, completion_tokens, cached = _usage(usage)
+    prompt, completion_tokens, cached = usage_tokens(usage)
     return ChatResponse(text="".join(parts), finish_reason=finish_reason, prompt_tokens=prompt,
                         completion_tokens=completion_tokens, cached_tokens=cached, model=model,
                         headers=headers)
 
 
-def _usage(usage: Any) -> tuple[int, int, int]:
-    """(prompt, completion, cached) tokens; zeros when the server sent no usage."""
+def usage_tokens(usage: Any) -> tuple[int, int, int]:
+    """(prompt, completion, cached) tokens of an SDK ``usage``; zeros when there is none."""
     if usage is None:
         return 0, 0, 0
     details = getattr(usage, "prompt_tokens_details", None)
