@@ -10,14 +10,15 @@ import judgekit_evaluators
 from judgekit import available_evaluators, get_evaluator
 from judgekit.evaluation import Evaluator
 
-NEEDS_ARGS = {"regex_match": ("a+",), "json_schema": ({"type": "object"},)}
+NEEDS_ARGS = {"regex_match": ("a+",), "json_schema": ({"type": "object"},),
+              "criteria": ("The answer is polite.",)}
 
 
 def test_all_is_sorted_and_exports_every_builtin() -> None:
     names = judgekit_evaluators.__all__
     assert names == sorted(names)
     assert set(judgekit_evaluators.BUILTINS) == set(names) - {"BUILTINS"}
-    assert len(judgekit_evaluators.BUILTINS) == 10
+    assert len(judgekit_evaluators.BUILTINS) == 16
     for name, factory in judgekit_evaluators.BUILTINS.items():
         assert getattr(judgekit_evaluators, name) is factory
         assert getattr(factory, "evaluator_name", None) == name
