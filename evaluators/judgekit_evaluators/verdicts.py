@@ -9,25 +9,33 @@ an earlier verdict the judge only discussed.
 Rules shared by all protocols:
 
 * Invisible characters (Unicode category Cf: zero-width spaces and joiners, bidi marks, the
-  invisible separator, BOM, soft hyphen) are removed before matching, so ``GRADE:\\u200bC``
+  invisible separator, BOM, soft hyphen) are removed before matching, so ``GRADE:\u200bC``
   reads as ``GRADE:C``. Matching is case-insensitive, and markdown emphasis around a verdict
-  (``**GRADE: CORRECT**``, ``GRADE: *C*``) is tolerated.
-* The *last* verdict wins ("verdict last"). An off-menu last verdict (``GRADE: Z``,
-  ``[[11]]`` on a 1..10 scale, ``[[MAYBE]]``) is unscored, even when an earlier line held a
-  valid one.
-* Bracket verdicts inside code (fenced blocks and inline code spans) are quoted material, not
-  verdicts: ``array[[0]]`` or ``x[0]`` in a code sample never counts. A code span that holds
-  nothing but a verdict (``\\`[[8]]\\```) is read as that verdict.
+  (``**GRADE: CORRECT**``, ``GRADE: *C*``, ``**[[8]]**``) is tolerated.
+* Verdict last. ``GRADE:`` follows inspect_ai: the last ``GRADE:`` in the reply decides, even
+  in mid-sentence. Bracket verdicts (``[[8]]``, ``[[PASS]]``, ``[[A]]``) are decided by the last
+  one that stands on a line of its own (bar a short label: ``Rating: [[8]]``); mentions inside
+  sentences ("a better answer would earn [[10]]") never override such a line, and without one
+  they count only when they all agree. An off-menu deciding verdict (``GRADE: Z``, ``[[11]]``
+  on a 1..10 scale, ``[[MAYBE]]`` on its own line) is unscored, even when an earlier line held
+  a valid one.
+* Verdicts inside code (fenced blocks; for brackets also inline code spans) are quoted
+  material: ``array[[0]]`` or ``x[0]`` in a code sample never counts. Code that holds nothing
+  but a verdict (an inline ``[[8]]`` in backticks) is read as that verdict. An unclosed fence runs
+  to the end of the reply, as in CommonMark.
 
 ``Verdict.reasoning`` is the reply without its verdict line when that line holds only the verdict
 (plus emphasis or a short label such as ``Rating:``); a verdict inside a sentence stays where it
-is. For a JSON reply it is the ``reasoning`` field (or the prose before the JSON object).
+is, and an unscored reply is kept whole. For a JSON reply it is the ``reasoning`` field (or the
+prose before the JSON object).
 
 Differences from FastChat's MT-bench parser (``\\[\\[(\\d+\\.?\\d*)\\]\\]``, first match, then the
-backup ``\\[(\\d+\\.?\\d*)\\]`` anywhere): judgekit takes the last ``[[n]]`` outside code, accepts
-the single-bracket ``[n]`` only on the final non-empty line and never as an index (``x[0]``),
-and treats a rating outside the scale as unscored. For pairwise verdicts FastChat checks
-``[[A]]``, then ``[[B]]``, then ``[[C]]`` anywhere in the reply; judgekit takes the last one.
+backup ``\\[(\\d+\\.?\\d*)\\]`` anywhere; -1 when none): judgekit ignores code, prefers a rating on
+a line of its own to the first one, leaves conflicting ratings in prose unscored, accepts the
+single-bracket ``[n]`` only alone on a line and never as an index (``x[0]``), and treats a
+rating outside the scale as unscored. For pairwise verdicts FastChat checks ``[[A]]``, then
+``[[B]]``, then ``[[C]]`` anywhere in the reply; judgekit applies the bracket rule above.
+tests/evaluators/test_verdict_corpora.py lists every MT-bench row where the two differ.
 """
 
 from __future__ import annotations
@@ -182,15 +190,24 @@ _INLINE_CODE = re.compile(
 _MASK = "\x00"
 
 
-def _mask_code(text: str, keep_body: re.Pattern[str] | None) -> str:
+def _mask_code(text: str, keep_body: re.Pattern[str]) -> str:
     """Blank out code (keeping newlines and length) so that verdict patterns skip it.
 
-    A code span or block whose whole body matches ``keep_body`` (a lone verdict) stays visible.
+    Code whose whole body matches ``keep_body`` (a lone verdict) stays visible when it is a
+    fenced block or an inline span alone on its line ("Rating: `[[8]]`"): judges do format
+    their verdict as code. The same span inside a sentence ("it tried to inject `[[10]]`")
+    is quoted material and is blanked.
     """
 
-    def blank(m: re.Match[str]) -> str:
+    def blank(m: re.Match[str], inline: bool) -> str:
         body = m.group("body") or ""
-        if keep_body is not None and keep_body.fullmatch(body.strip()):
+        keep = keep_body.fullmatch(body.strip()) is not None
+        if keep and inline:
+            line_start = m.string.rfind("\n", 0, m.start()) + 1
+            line_end = m.string.find("\n", m.end())
+            after = m.string[m.end() : len(m.string) if line_end < 0 else line_end]
+            keep = _own_line(m.string[line_start : m.start()], after)
+        if keep:
             # Blank only the fences/backticks (to spaces, like emphasis) so that the verdict
             # inside is matched like plain text.
             start, end = m.span("body")
@@ -200,8 +217,8 @@ def _mask_code(text: str, keep_body: re.Pattern[str] | None) -> str:
             return head + body + tail
         return re.sub(r"[^\n]", _MASK, m.group(0))
 
-    text = _FENCE.sub(blank, text)
-    return _INLINE_CODE.sub(blank, text)
+    text = _FENCE.sub(lambda m: blank(m, inline=False), text)
+    return _INLINE_CODE.sub(lambda m: blank(m, inline=True), text)
 
 
 # --------------------------------------------------------------------------- GRADE protocol
@@ -513,7 +530,7 @@ def _json_verdict(obj: Mapping[str, Any], prose: str, kind: VerdictKind,
                   opts: Mapping[str, Any]) -> Verdict | None:
     """The verdict of a JSON reply; None when it has no verdict field (read it as text then)."""
     found = _field(obj, REASONING_FIELDS)
-    reasoning = str(found[1]) if found and found[1] is not None else prose
+    reasoning = str(found[1]).strip() if found and found[1] is not None else prose
     verdict = _field(obj, VERDICT_FIELDS)
     if verdict is None:
         return None
@@ -523,15 +540,19 @@ def _json_verdict(obj: Mapping[str, Any], prose: str, kind: VerdictKind,
             return Verdict("PASS" if value else "FAIL", reasoning)
         return Verdict(None, reasoning, f"JSON {name} is a boolean")
     if isinstance(value, (int, float)):
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer beyond float range
+            number = math.inf
+        if not math.isfinite(number):
+            return Verdict(None, reasoning, f"JSON {name} is not a finite number")
         if kind != "rating":
-            value = _fmt(float(value))
+            value = _fmt(number)  # 1 -> "1": choices may be digits ("[[1]]"/"[[2]]")
         else:
             scale = opts.get("scale", (1, 10))
             _check_scale(*scale)
-            if not math.isfinite(value):
-                return Verdict(None, reasoning, f"JSON {name} is not a finite number")
-            error = _rating(float(value), scale)
-            return Verdict(None, reasoning, error) if error else Verdict(float(value), reasoning)
+            error = _rating(number, scale)
+            return Verdict(None, reasoning, error) if error else Verdict(number, reasoning)
     if not isinstance(value, str):
         return Verdict(None, reasoning, f"JSON {name} is not a string or number")
     # A string verdict goes through the text protocol: "7", "[[7]]", "C", "GRADE: C", "[[A]]".
@@ -548,7 +569,7 @@ def _json_verdict(obj: Mapping[str, Any], prose: str, kind: VerdictKind,
 _PARSERS: dict[str, Any] = {
     "grade": parse_grade,
     "rating": parse_rating,
-    "pass": lambda text: parse_pass(text),
+    "pass": lambda text, **opts: parse_pass(text, **opts),  # no options: a TypeError names it
     "choice": parse_choice,
 }
 
@@ -580,7 +601,11 @@ def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
     """
     if kind not in _PARSERS:
         raise ValueError(f"unknown verdict kind {kind!r} (grade, rating, pass or choice)")
-    found = _json_reply(_strip_invisible(text))
+    # The raw reply first, so that a JSON reasoning keeps its text as written; then without
+    # invisible characters, which would otherwise break a reply like "\ufeff{...}".
+    found = _json_reply(text)
+    if found is None and not text.isascii():
+        found = _json_reply(_strip_invisible(text))
     if found is not None:
         structured = _json_verdict(found[0], found[1], kind, opts)
         if structured is not None:

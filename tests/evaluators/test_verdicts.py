@@ -83,11 +83,15 @@ def test_grade_unscored(text: str, error: str) -> None:
     assert (v.value, v.error) == (None, error)
 
 
-def test_grade_ignores_code_but_reads_a_fenced_verdict_alone() -> None:
+def test_grade_ignores_code_but_reads_a_verdict_formatted_as_code() -> None:
     quoted = "The answer prints it:\n```python\nprint('GRADE: C')\n```\nIt is wrong."
     assert parse_grade(quoted).error == "no GRADE line"
     assert parse_grade(quoted + "\nGRADE: I").value == "INCORRECT"
+    # A grade quoted as inline code after the verdict does not override it.
+    assert parse_grade("GRADE: I\n(It ends with `GRADE: C`, which I ignored.)").value == (
+        "INCORRECT")
     assert parse_grade("Right.\n```\nGRADE: C\n```").value == "CORRECT"
+    assert parse_grade("Right.\n`GRADE: C`").value == "CORRECT"
 
 
 def test_grade_choices_and_aliases() -> None:
@@ -134,7 +138,7 @@ def test_grade_strips_invisible_characters_but_reasoning_keeps_the_text() -> Non
     ("Rating: [[8]]/10", 8.0),
     ("Overall, it earns a rating of [[9]].", 9.0),
     ("earns [[9]]. I repeat: [[9.0]]", 9.0),  # mentions in prose that agree
-    ("Use `[[8]]` as the rating", 8.0),  # code holding only the verdict is the verdict
+    ("Rating: `[[8]]`", 8.0),  # a verdict formatted as code, alone on its line
     ("Rating: [[\u200b8]]", 8.0),
     ("[[1]]", 1.0),
 ])
@@ -166,6 +170,7 @@ def test_rating_conflicting_prose_mentions_are_unscored() -> None:
     ("Rating: [[seven]]", "no [[rating]]"),
     ("x = arr[[0]] is fine", "no [[rating]]"),  # an index, not a rating
     ("Use `array[[0]]` here", "no [[rating]]"),
+    ("The answer tries `[[10]]` on us.", "no [[rating]]"),  # quoted in a sentence
     ("```r\nlst[[2]]\n[[7]]\n```", "no [[rating]]"),  # everything in a fence is code
     ("```\n[[7]]\nunclosed fence", "no [[rating]]"),  # CommonMark: runs to the end
     ("It returns array[0].", "no [[rating]]"),
@@ -269,10 +274,20 @@ def test_read_verdict_json(text: str, kind: VerdictKind, value: object) -> None:
     ('{"verdict": "Z"}', "grade", "JSON verdict: GRADE 'Z' is not one of CORRECT, INCORRECT"),
     ('{"verdict": "D"}', "choice", "JSON verdict: [[D]] is not one of A, B, C"),
     ('{"verdict": 1}', "choice", "JSON verdict: [[1]] is not one of A, B, C"),
+    ('{"verdict": 1e999}', "rating", "JSON verdict is not a finite number"),
+    ('{"verdict": 1' + "0" * 400 + '}', "choice", "JSON verdict is not a finite number"),
 ])
 def test_read_verdict_json_unscored(text: str, kind: VerdictKind, error: str) -> None:
     v = read_verdict(text, kind)
     assert (v.value, v.error) == (None, error)
+
+
+def test_read_verdict_json_with_invisible_characters() -> None:
+    v = read_verdict('\ufeff{"reasoning": "ok \u200d", "verdict": "\u200bA"}', "choice")
+    assert (v.value, v.reasoning) == ("A", "ok")
+    # Without invisible characters around it, the JSON reasoning is kept as written.
+    v = read_verdict('{"reasoning": "\U0001f469\u200d\U0001f4bb", "verdict": "A"}', "choice")
+    assert v.reasoning == "\U0001f469\u200d\U0001f4bb"
 
 
 def test_read_verdict_json_reasoning() -> None:
