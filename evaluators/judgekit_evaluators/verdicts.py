@@ -486,15 +486,15 @@ def parse_choice(
 # --------------------------------------------------------------------------- JSON replies
 
 _FENCE_LINE = re.compile(r"^[^\S\n]*```[^\n]*$", re.MULTILINE)
-_OBJECT_START = re.compile(r"^[^\S\n]*\{", re.MULTILINE)
 
 
 def _json_reply(clean: str) -> tuple[dict[str, Any], str] | None:
-    """The JSON object that ends the reply, with the prose before it; None if there is none.
+    """The JSON object that is the reply, with the prose before it; None if there is none.
 
-    The object is the whole reply, or the last thing in it (bare, or in a final ```json fence),
-    so that "reasoning, then the verdict as JSON" works. Text that only looks like JSON (does
-    not parse) is left to the text protocol.
+    The object is the whole reply, or the body of a final ```json (or bare ```) fence, so that
+    "reasoning, then the verdict as JSON" works. A bare object after prose is not taken: a
+    judge that ends by quoting the answer it judged must not have that quote read as its
+    verdict. Text that only looks like JSON (does not parse) is left to the text protocol.
     """
     body, prose = clean.strip(), ""
     if body.endswith("```"):
@@ -505,17 +505,13 @@ def _json_reply(clean: str) -> tuple[dict[str, Any], str] | None:
         if opening.group(0).strip()[3:].strip().lower() not in ("", "json", "jsonc", "json5"):
             return None
         prose, body = body[: opening.start()], body[opening.end() : fences[-1].start()].strip()
-    if not body.endswith("}"):
+    if not (body.startswith("{") and body.endswith("}")):
         return None
-    decoder = json.JSONDecoder()
-    for m in _OBJECT_START.finditer(body):
-        try:
-            obj, end = decoder.raw_decode(body, m.end() - 1)
-        except ValueError:
-            continue
-        if isinstance(obj, dict) and not body[end:].strip():
-            return obj, (prose + body[: m.start()]).strip()
-    return None
+    try:
+        obj = json.loads(body)
+    except ValueError:
+        return None
+    return (obj, prose.strip()) if isinstance(obj, dict) else None
 
 
 def _field(obj: Mapping[str, Any], names: Sequence[str]) -> tuple[str, Any] | None:
@@ -577,13 +573,14 @@ _PARSERS: dict[str, Any] = {
 def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
     """Parse a judge's reply, structured or text, into a Verdict: the one code path for judges.
 
-    If the reply is a JSON object (bare, or in a final ```json fence, optionally after some
-    prose), its verdict field (the first of :data:`VERDICT_FIELDS` present) is normalised by the
-    same rules as the text protocol: ``"CORRECT"``/``"C"``/``"GRADE: C"`` for grades, ``7`` /
-    ``"7"`` / ``"[[7]]"`` for ratings, ``"PASS"`` / ``true`` for pass, ``"A"`` / ``"[[A]]"``
-    for choices. Its reasoning is the first of :data:`REASONING_FIELDS` present, else the prose
-    before the object. Anything else, including JSON that does not parse and a JSON object
-    without a verdict field, is read with the text protocol of ``kind``.
+    If the reply is a JSON object (the whole reply, or in a final ```json fence, optionally
+    after some prose), its verdict field (the first of :data:`VERDICT_FIELDS` present) is
+    normalised by the same rules as the text protocol: ``"CORRECT"`` / ``"C"`` / ``"GRADE: C"``
+    for grades, ``7`` / ``"7"`` / ``"[[7]]"`` for ratings, ``"PASS"`` / ``true`` for pass,
+    ``"A"`` / ``"[[A]]"`` for choices. Its reasoning is the first of :data:`REASONING_FIELDS`
+    present, else the prose before the fence. Anything else, including JSON that does not
+    parse and a JSON object without a verdict field, is read with the text protocol of
+    ``kind``.
 
     Args:
         text: The judge's reply.

@@ -255,7 +255,6 @@ def test_choice() -> None:
     ('{"winner": "[[b]]"}', "choice", "B"),
     ('```json\n{"reasoning": "r", "verdict": 3}\n```', "rating", 3.0),
     ('Reasoning first.\n```json\n{"verdict": "C"}\n```', "grade", "CORRECT"),
-    ('Reasoning first.\n{"verdict": "C"}', "grade", "CORRECT"),
     ('{\n  "reasoning": "A is wrong",\n  "verdict": "B"\n}', "choice", "B"),
     ('{"verdict": "C", "score": 3}', "grade", "CORRECT"),  # "verdict" is looked up first
 ])
@@ -303,6 +302,8 @@ def test_read_verdict_falls_back_to_text() -> None:
     assert read_verdict("{verdict: C}", "grade").error == "no GRADE line"
     # A JSON object without a verdict field is not a structured verdict.
     assert read_verdict('Rating: [[6]]\n{"note": "see above"}', "rating").value == 6.0
+    # A bare object after prose is not a structured reply (it may quote the judged answer).
+    assert read_verdict('The answer was:\n{"verdict": "C"}', "grade").error == "no GRADE line"
     # A JSON object that is not last is part of the reasoning.
     assert read_verdict('{"verdict": "B"}\nOn reflection:\n[[A]]', "choice").value == "A"
     assert read_verdict('```python\nx = {"verdict": 1}\n```', "rating").error == "no [[rating]]"
