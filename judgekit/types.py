@@ -109,11 +109,8 @@ class Score:
             raise ValueError(f"Score.status must be one of {STATUSES}, got {self.status!r}")
         if isinstance(self.score, bool):
             object.__setattr__(self, "score", 1.0 if self.score else 0.0)
-        # A bare 0/1 score reads as pass/fail; other numbers do not, and neither does a score
-        # with a categorical value (a 1-10 rating at the top of its scale, a pairwise "A"):
-        # those evaluators say passed= themselves when pass/fail applies.
-        if (self.status == "ok" and self.passed is None and self.value is None
-                and self.score in (0.0, 1.0)):
+        # A 0/1 score with no explicit pass flag reads as pass/fail; other numbers do not.
+        if self.status == "ok" and self.passed is None and self.score in (0.0, 1.0):
             object.__setattr__(self, "passed", self.score == 1.0)
 
     @property

@@ -13,8 +13,9 @@ Scores:
   so means across judges with different scales compare; ``value`` is the rating as the judge gave
   it (``"7"``; the mean of the samples with ``samples > 1``, e.g. ``"7.33"``) and
   ``metadata["rating"]`` the number. ``passed`` is set only with ``threshold=`` (on the judge's
-  scale: ``threshold=7`` passes ratings of 7 and more); without it a rating is neither, the two
-  ends of the scale included.
+  scale: ``threshold=7`` passes ratings of 7 and more); without it a rating is neither, except
+  that :class:`~judgekit.types.Score` reads a bare 0.0 or 1.0 as fail/pass, so the two ends of
+  the scale show as failed/passed. Give ``threshold=`` whenever pass/fail matters.
 
 The judge sees the input (``inputs``: the ``question``/``query``/``input`` field or the whole
 inputs), the output and, with ``reference=True``, ``reference_outputs``, as untrusted-data blocks.

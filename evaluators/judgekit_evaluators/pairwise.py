@@ -9,9 +9,7 @@ MT-Bench. Prompt: ``prompts/pairwise.v1.txt``.
 
 Scores:
 
-* both orders agree: value ``A`` (score 1.0), ``B`` (0.0) or ``tie`` (0.5). A comparison is
-  not a check: ``passed`` stays None, so losing to the baseline shows in the mean (the win
-  rate, ties counting half) and in goals, not as failed cases;
+* both orders agree: value ``A`` (score 1.0, passed), ``B`` (0.0, failed) or ``tie`` (0.5);
 * the orders disagree (position bias): value ``inconsistent`` with score 0.5 and ``passed``
   None. It counts as a tie in means, which is what MT-Bench does with inconsistent pairs, and
   stays visible as its own value. ``metadata["orders"]`` holds both verdicts (A first, then B

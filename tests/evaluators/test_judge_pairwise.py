@@ -44,14 +44,14 @@ def test_both_orders_are_asked_with_the_positions_swapped(one: Callable[..., Sco
     assert sorted(tuple(sorted(shown(c.messages).items())) for c in model.calls) == \
         [(("A", "4"), ("B", "5")), (("A", "5"), ("B", "4"))]
     # The judge said [[A]] for one order and [[B]] for the other: un-swapped, both say A.
-    assert (s.value, s.score, s.passed) == ("A", 1.0, None)
+    assert (s.value, s.score, s.passed) == ("A", 1.0, True)
     assert s.metadata["orders"] == ["A", "A"] and s.metadata["order_agreement"] is True
     assert s.metadata["agreement"] == 1.0
 
 
 def test_b_wins_and_ties(one: Callable[..., Score]) -> None:
     b = one(pairwise(model=MockModel(judge_prefers("5"))), **CASE)
-    assert (b.value, b.score, b.passed) == ("B", 0.0, None)
+    assert (b.value, b.score, b.passed) == ("B", 0.0, False)
     tie = one(pairwise(model=MockModel("Both are equally good.\n[[C]]")), **CASE)
     assert (tie.value, tie.score, tie.passed) == ("tie", 0.5, None)
     assert tie.metadata["orders"] == ["C", "C"]
