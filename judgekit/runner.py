@@ -64,6 +64,7 @@ class ExperimentPlan:
     done: set[tuple[str, int]] = field(default_factory=set)
     n_done: int = 0
     n_passed: int = 0
+    n_skipped: int = 0
     cost_usd: float | None = 0.0
 
 
@@ -257,9 +258,8 @@ class _Executor:
             except ModelNotConfigured as exc:
                 # An LLM variant with no endpoint: skipped (code variants still run), and
                 # stored as such so --retry-errors runs it once a key is set.
+                # No per-evaluator scores: the experiment summary says "skipped" once.
                 error = CaseError(SKIPPED, str(exc))
-                scores = [Score(key=e.key, status="skipped", comment=str(exc))
-                          for e in self.case_evaluators]
             except Exception as exc:
                 error = CaseError(type(exc).__name__, str(exc), user_traceback(exc))
             latency = timing[0] if timing else time.perf_counter() - t0
@@ -267,7 +267,7 @@ class _Executor:
                 scores = [Score(key=e.key, status="error",
                                 comment=f"not evaluated: the target raised {error}")
                           for e in self.case_evaluators]
-            elif not scores:
+            elif error is None and not scores:
                 # Inline (pure code) evaluators run right here; the rest concurrently. Scores
                 # keep the suite's evaluator order either way.
                 results: dict[int, list[Score]] = {}
@@ -298,6 +298,7 @@ class _Executor:
         exp.done.add((example.id, rep))
         exp.n_done += 1
         exp.n_passed += case.passed
+        exp.n_skipped += bool(case.error and case.error.skipped)
         if exp.cost_usd is not None:
             exp.cost_usd = None if case.usage.cost_usd is None else (
                 exp.cost_usd + case.usage.cost_usd)

@@ -278,8 +278,10 @@ def _resolve(model: Any) -> ChatModel:
 
 def skipped(key: str, problem: str) -> Score:
     """The score of a judge with no model configured: skipped, with one line on the fix."""
+    # metadata["configure"] is the bare fix: reports group every step it would unblock under it.
     return Score(key="", status="skipped",
-                 comment=f"{key} needs a judge model: {problem}, or pass --judge-model")
+                 comment=f"{key} needs a judge model: {problem}, or pass --judge-model",
+                 metadata={"configure": problem})
 
 
 async def ask(spec: JudgeSpec, **fields: str) -> Vote | Score:

@@ -6,6 +6,7 @@ it prints one plain line per variant as it finishes instead. The table goes to s
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -130,8 +131,8 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     for name in ("pass", "errors", "cost/1k", "p50", "p99"):
         columns[name] = []
     def skipped_cell(reason: str, who: str) -> Text:
-        # One footnote per distinct reason ("no model configured: set ..."), naming everything
-        # it skipped, so a missing key reads as one line however many variants and judges.
+        # One footnote per distinct fix ("set OPENAI_API_KEY ..."), naming everything it
+        # skipped, so a missing key reads as one line however many variants and judges.
         footnotes.setdefault(reason, [])
         if who not in footnotes[reason]:
             footnotes[reason].append(who)
@@ -140,7 +141,7 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     for row in rows:
         summary = row.summary or {}
         if summary.get("skipped"):
-            cell = skipped_cell(summary["skipped"], f"variant {row.variant_label}")
+            cell = skipped_cell(summary["skipped"], f"\0{row.variant_label}")
             for key in keys:
                 columns[key].append(cell)
             for name in ("pass", "errors", "cost/1k", "p50", "p99"):
@@ -210,7 +211,8 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     console.print(table)
     console.print()
     for i, (reason, skipped) in enumerate(footnotes.items(), start=1):
-        console.print(f" {_sup(i)} skipped {', '.join(skipped)}: {reason}", highlight=False)
+        console.print(f" {_sup(i)} skipped {_skipped_names(skipped)} — {reason}",
+                      highlight=False)
     if unscored_total:
         console.print(f" (n ?) = verdicts unscored: the evaluator reached no verdict — "
                       f"`judgekit show {run_id} --unscored`", highlight=False)
@@ -228,11 +230,26 @@ def _sup(n: int) -> str:
     return str(n).translate(_SUPERSCRIPTS)
 
 
+def _skipped_names(names: Sequence[str]) -> str:
+    """``cot_qa and variants gpt-4o-mini, gpt-4o`` (variant names come marked with ``\0``)."""
+    scores = [n for n in names if not n.startswith("\0")]
+    variants = [n[1:] for n in names if n.startswith("\0")]
+    parts = [", ".join(scores)] if scores else []
+    if variants:
+        parts.append(f"variant{'s' if len(variants) > 1 else ''} {', '.join(variants)}")
+    return " and ".join(parts)
+
+
 def _skip_reason(store: Store, experiment_id: str, key: str) -> str | None:
+    """The fix a skipped score names: its ``configure`` metadata (a judge's "set
+    OPENAI_API_KEY ..."), else its comment."""
     row = store.db.execute(
-        "SELECT comment FROM scores WHERE experiment_id=? AND key=? AND status='skipped'"
-        " AND comment IS NOT NULL LIMIT 1", (experiment_id, key)).fetchone()
-    return row[0] if row else None
+        "SELECT comment, metadata FROM scores WHERE experiment_id=? AND key=?"
+        " AND status='skipped' LIMIT 1", (experiment_id, key)).fetchone()
+    if row is None:
+        return None
+    configure = json.loads(row[1] or "{}").get("configure") if row[1] else None
+    return str(configure or row[0] or f"{key} was skipped")
 
 
 class ConsoleProgress:
@@ -273,14 +290,14 @@ class ConsoleProgress:
 
     def case_done(self, experiment: ExperimentPlan, case: CaseResult) -> None:
         """Advance the variant's bar and its running pass rate and cost."""
+        ran = experiment.n_done - experiment.n_skipped
+        status = f"pass {fmt_score(experiment.n_passed / ran)}" if ran else "skipped"
         if self.progress is None:
             if len(experiment.done) == experiment.n_expected:
                 self.console.print(
                     f" {experiment.label}: {len(experiment.done)}/{experiment.n_expected} done,"
-                    f" pass {fmt_score(experiment.n_passed / max(experiment.n_done, 1))}",
-                    highlight=False)
+                    f" {status}", highlight=False)
             return
-        status = f"pass {fmt_score(experiment.n_passed / max(experiment.n_done, 1))}"
         if experiment.cost_usd:
             status += f"  {fmt_cost(experiment.cost_usd)}"
         elif experiment.cost_usd is None:

@@ -72,5 +72,5 @@ def test_retrying_the_baseline_redoes_the_comparisons_it_blocked(store: Store) -
 
 
 def test_against_must_name_a_variant(store: Store) -> None:
-    with pytest.raises(SuiteError, match="against='medium'.*short, long"):
+    with pytest.raises(SuiteError, match=r"against='medium'.*short, long"):
         run_suite(make_suite("medium"), store=store)
