@@ -72,6 +72,8 @@ class Evaluator:
         summary: True for evaluators that see the whole experiment at once.
         version: Bumped when the evaluator's semantics change, so old scores stay explainable.
         inline: Run on the event loop (fast pure code) rather than in a worker thread.
+        judge: An LLM judge: it calls a model (the judge model unless given ``model=``), so
+            reports name the judge model and a run without one skips it.
     """
 
     name: str
@@ -81,6 +83,7 @@ class Evaluator:
     summary: bool = False
     version: str = "1"
     inline: bool = False
+    judge: bool = False
 
     def __post_init__(self) -> None:
         # LangSmith names a run evaluator after __name__; give it the score key.
@@ -96,6 +99,18 @@ class Evaluator:
         """What produced a score: name, key, arguments and version (stored with the run)."""
         return {"name": self.name, "key": self.key, "args": dict(self.args),
                 "version": self.version}
+
+    @property
+    def judge_model(self) -> str | None:
+        """For an LLM judge: the model it will call (its ``model=``, else the judge model)."""
+        if not self.judge:
+            return None
+        model = self.args.get("model")
+        if model is not None:
+            return str(getattr(model, "model", model))
+        from judgekit.models.settings import judge_model_name
+
+        return judge_model_name()
 
     @property
     def against(self) -> str | None:
@@ -294,7 +309,7 @@ def evaluator(fn: F, /) -> Any: ...
 @overload
 def evaluator(
     fn: None = None, /, *, name: str | None = None, summary: bool = False, version: str = "1",
-    inline: bool = False,
+    inline: bool = False, judge: bool = False,
 ) -> Callable[[F], Any]: ...
 
 
@@ -306,6 +321,7 @@ def evaluator(
     summary: bool = False,
     version: str = "1",
     inline: bool = False,
+    judge: bool = False,
 ) -> Any:
     """Make an evaluator that remembers its name and arguments.
 
@@ -332,7 +348,7 @@ def evaluator(
         call_names = set(CALL_NAMES) | set(SUMMARY_CALL_NAMES)
         if any(p in call_names for p in params):
             ev = Evaluator(name=ev_name, key=ev_name, fn=target, summary=summary,
-                           version=version, inline=inline)
+                           version=version, inline=inline, judge=judge)
             # Frozen dataclass: set the wrapper attributes directly, as update_wrapper would.
             object.__setattr__(ev, "__doc__", target.__doc__)
             object.__setattr__(ev, "__wrapped__", target)
@@ -355,7 +371,7 @@ def evaluator(
             if isinstance(fn, Evaluator):
                 fn = fn.fn
             return Evaluator(name=ev_name, key=str(key or ev_name), fn=fn, args=explicit,
-                             summary=summary, version=version, inline=inline)
+                             summary=summary, version=version, inline=inline, judge=judge)
 
         make.evaluator_name = ev_name  # type: ignore[attr-defined]
         make.is_evaluator_factory = True  # type: ignore[attr-defined]

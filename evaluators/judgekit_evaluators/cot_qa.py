@@ -44,7 +44,7 @@ _SCHEMA = {
 }
 
 
-@evaluator(version=prompt_version("cot_qa"))
+@evaluator(version=prompt_version("cot_qa"), judge=True)
 def cot_qa(
     *,
     model: Any = None,

@@ -88,7 +88,7 @@ def _num(x: float) -> str:
     return f"{x:g}" if x == int(x) else f"{x:.2f}".rstrip("0")
 
 
-@evaluator(version=prompt_version("criteria", "criteria_scale"))
+@evaluator(version=prompt_version("criteria", "criteria_scale"), judge=True)
 def criteria(
     rubric: str | Mapping[str, str],
     *,

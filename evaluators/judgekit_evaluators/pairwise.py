@@ -60,7 +60,7 @@ def _unswap(value: Any) -> Any:
     return _SWAP.get(value, value) if isinstance(value, str) else value
 
 
-@evaluator(version=prompt_version("pairwise"))
+@evaluator(version=prompt_version("pairwise"), judge=True)
 def pairwise(
     *,
     criteria: str | None = None,

@@ -140,7 +140,7 @@ def _build(name: str, key: str, model: Any, samples: int, temperature: float | N
     return judge
 
 
-@evaluator(version=prompt_version("groundedness"))
+@evaluator(version=prompt_version("groundedness"), judge=True)
 def groundedness(*, model: Any = None, samples: int = 1, temperature: float | None = None,
                  seed: int = DEFAULT_SEED, structured: bool | None = None,
                  key: str = "groundedness") -> Callable[..., Coroutine[Any, Any, Score]]:
@@ -175,7 +175,7 @@ def groundedness(*, model: Any = None, samples: int = 1, temperature: float | No
     return _build("groundedness", key, model, samples, temperature, seed, structured, fields)
 
 
-@evaluator(version=prompt_version("answer_relevance"))
+@evaluator(version=prompt_version("answer_relevance"), judge=True)
 def answer_relevance(*, model: Any = None, samples: int = 1, temperature: float | None = None,
                      seed: int = DEFAULT_SEED, structured: bool | None = None,
                      key: str = "answer_relevance") -> Callable[..., Coroutine[Any, Any, Score]]:
@@ -208,7 +208,7 @@ def answer_relevance(*, model: Any = None, samples: int = 1, temperature: float 
                   fields)
 
 
-@evaluator(version=prompt_version("retrieval_relevance"))
+@evaluator(version=prompt_version("retrieval_relevance"), judge=True)
 def retrieval_relevance(*, model: Any = None, samples: int = 1,
                         temperature: float | None = None, seed: int = DEFAULT_SEED,
                         structured: bool | None = None, key: str = "retrieval_relevance",

@@ -252,6 +252,13 @@ def _skip_reason(store: Store, experiment_id: str, key: str) -> str | None:
     return str(configure or row[0] or f"{key} was skipped")
 
 
+def _judges(plan: RunPlan) -> str:
+    """`` · judge gpt-4o`` for the header line when the suite has LLM judges."""
+    models = list(dict.fromkeys(m for e in plan.suite.evaluators
+                                if (m := e.judge_model) is not None))
+    return f" · judge {', '.join(models)}" if models else ""
+
+
 class ConsoleProgress:
     """Live progress per variant on stderr; plain lines when stderr is not a terminal."""
 
@@ -271,8 +278,8 @@ class ConsoleProgress:
         self.console.print(
             f"judgekit {__version__} · {plan.suite.qualname} · {len(plan.examples)} examples × "
             f"{n_var} variant{'s' if n_var != 1 else ''}"
-            f"{f' × {plan.repeat} repeats' if plan.repeat > 1 else ''} · run {plan.run_id}"
-            f"{resumed}", highlight=False)
+            f"{f' × {plan.repeat} repeats' if plan.repeat > 1 else ''}{_judges(plan)}"
+            f" · run {plan.run_id}{resumed}", highlight=False)
         if not self.live:
             return
         self.progress = Progress(
