@@ -8,10 +8,12 @@ The limiter combines three brakes, because each alone fails somewhere:
   server, but against a fast one even one call in flight can exceed a requests-per-second cap.
 * **Pause.** A 429's ``Retry-After`` pauses the whole bucket, so every waiting call backs off
   together instead of each discovering the limit with a 429 of its own.
-* **Pacing.** When ``x-ratelimit-remaining-requests`` (or ``-tokens``) drops below ~10% of
-  ``x-ratelimit-limit-*``, the calls still allowed are spread evenly over
-  ``x-ratelimit-reset-*``; with none left the bucket pauses until the reset. Calls already in
-  flight count as spent, so a burst cannot overrun the last few requests of a window.
+* **Budget and pacing.** Every response's ``x-ratelimit-remaining-requests`` / ``-tokens``
+  (tokens turned into calls by the average tokens per call), less the attempts already sent
+  and unanswered, is the number of calls still allowed; ``x-ratelimit-limit-*`` minus that,
+  over ``x-ratelimit-reset-*``, is the rate the provider gives calls back (OpenAI's budgets
+  refill continuously). Attempts start only while the budget has a call left; below ~10% of
+  the limit they are spaced at the refill rate instead of spending the rest in one burst.
 
 The limiter is thread-safe and loop-agnostic (state under a ``threading.Lock``, each waiter's
 future woken on its own loop), so calls from the run's loop and from ``chat_sync`` in worker
@@ -75,6 +77,26 @@ class Ticket:
     started: float
 
 
+@dataclass
+class _Budget:
+    """What one ``x-ratelimit-*`` family says, in calls: ``left`` at ``at``, refilling at
+    ``rate`` per second up to ``cap``; after ``reset_at`` the provider's budget is full again
+    and this estimate is dropped."""
+
+    left: float
+    at: float
+    rate: float
+    cap: float | None
+    reset_at: float
+    low_mark: float
+
+    def available(self, now: float) -> float | None:
+        if now >= self.reset_at:
+            return None
+        avail = self.left + (now - self.at) * self.rate
+        return min(avail, self.cap) if self.cap is not None else avail
+
+
 class _Waiter:
     __slots__ = ("future", "granted", "loop")
 
@@ -111,11 +133,12 @@ class AdaptiveLimiter:
         self._lock = threading.Lock()
         self._limit = self.max_concurrency
         self._in_flight = 0
+        self._sent = 0  # slots past the gate: attempts the provider may already be counting
         self._successes = 0
         self._last_cut = float("-inf")
         self._paused_until = float("-inf")
         self._next_slot = float("-inf")
-        self._interval = 0.0
+        self._budgets: dict[str, _Budget] = {}
         self._tokens_per_call = 0.0
         self._waiters: deque[_Waiter] = deque()
         self.cuts = 0  # how often the limit was halved (reported by tests and benchmarks)
@@ -135,10 +158,16 @@ class AdaptiveLimiter:
         """Clock time before which no attempt starts."""
         return self._paused_until
 
+    def budget(self) -> float | None:
+        """Calls the provider's rate-limit headers still allow now (None: no limit known)."""
+        with self._lock:
+            return self._available_locked(self._clock())[0]
+
     @property
     def interval(self) -> float:
-        """The pacing gap between attempt starts (0 when not pacing)."""
-        return self._interval
+        """The gap between attempt starts while pacing (0 when the budget is not low)."""
+        with self._lock:
+            return self._available_locked(self._clock())[1]
 
     # -- admission -------------------------------------------------------------------------
 
@@ -148,13 +177,17 @@ class AdaptiveLimiter:
         try:
             return Ticket(started=await self._gate())
         except BaseException:  # cancelled while paused: give the slot back
-            self.release()
+            self._release(sent=False)
             raise
 
     def release(self) -> None:
         """Give back the slot taken by :meth:`acquire`."""
+        self._release(sent=True)
+
+    def _release(self, *, sent: bool) -> None:
         with self._lock:
             self._in_flight -= 1
+            self._sent -= sent
             self._wake_locked()
 
     @contextlib.asynccontextmanager
@@ -197,16 +230,42 @@ class AdaptiveLimiter:
                 waiter.granted = False
                 self._in_flight -= 1
 
+    def _available_locked(self, now: float) -> tuple[float | None, float, float]:
+        """(calls allowed now or None, pacing interval, seconds until one call is allowed)."""
+        avail: float | None = None
+        interval = wait = 0.0
+        for name, budget in list(self._budgets.items()):
+            have = budget.available(now)
+            if have is None:  # past its reset: the provider's budget is full again
+                del self._budgets[name]
+                continue
+            avail = have if avail is None else min(avail, have)
+            if have < budget.low_mark and budget.rate > 0:
+                interval = max(interval, 1.0 / budget.rate)
+            if have < 1:
+                refill = (1 - have) / budget.rate if budget.rate > 0 else budget.reset_at - now
+                wait = max(wait, min(refill, budget.reset_at - now))
+        return avail, interval, wait
+
     async def _gate(self) -> float:
         while True:
             with self._lock:
                 now = self._clock()
-                start = max(self._paused_until, self._next_slot)
-                if start <= now:
-                    if self._interval > 0:
-                        self._next_slot = now + self._interval
+                wait = self._paused_until - now
+                if wait <= 0:
+                    avail, interval, wait = self._available_locked(now)
+                    if avail is not None and avail >= 1 and interval > 0:
+                        wait = self._next_slot - now
+                if wait <= 0:
+                    for budget in self._budgets.values():
+                        have = budget.available(now)
+                        if have is not None:
+                            budget.left, budget.at = have - 1, now
+                    if avail is not None and interval > 0:
+                        self._next_slot = now + interval
+                    self._sent += 1
                     return now
-            await self._sleep(start - now)
+            await self._sleep(min(wait, self.max_pace_s))
 
     # -- feedback --------------------------------------------------------------------------
 
@@ -252,30 +311,27 @@ class AdaptiveLimiter:
 
     def _read_headers_locked(self, headers: Mapping[str, str]) -> None:
         now = self._clock()
-        interval = 0.0
-        seen = False
         for kind in ("requests", "tokens"):
             remaining = _number(headers.get(f"x-ratelimit-remaining-{kind}"))
             reset = parse_duration(headers.get(f"x-ratelimit-reset-{kind}"))
             if remaining is None or reset is None:
                 continue
-            seen = True
-            cap = _number(headers.get(f"x-ratelimit-limit-{kind}"))
-            per_call = 1.0 if kind == "requests" else max(self._tokens_per_call, 1.0)
-            # Attempts still in flight (other than the one reporting) will spend some too.
-            calls_left = remaining / per_call - max(self._in_flight - 1, 0)
-            low = (remaining <= self.low_fraction * cap) if cap else calls_left <= self._limit
-            if not low:
-                continue
             reset = min(reset, self.max_pace_s)
-            if calls_left < 1:
-                self._paused_until = max(self._paused_until, now + reset)
-            else:
-                interval = max(interval, reset / calls_left)
-        if seen:
-            self._interval = interval
-            if interval == 0:
-                self._next_slot = float("-inf")
+            # Count in calls: the token budget is divided by the average tokens per call.
+            per_call = 1.0 if kind == "requests" else max(self._tokens_per_call, 1.0)
+            cap = _number(headers.get(f"x-ratelimit-limit-{kind}"))
+            cap_calls = cap / per_call if cap else None
+            left = remaining / per_call
+            # By the reset the provider gives back what was spent, evenly (OpenAI's budgets
+            # refill continuously); with no limit header, assume only what is left, spread.
+            spent = (cap_calls - left) if cap_calls is not None else left
+            rate = max(spent, 1.0) / reset if reset > 0 else 0.0
+            low_mark = max(self.low_fraction * cap_calls, 1.0) if cap_calls else self._limit
+            # Attempts sent and not yet answered (other than this one) spend some of what is
+            # left; slot holders still waiting at the gate have spent nothing.
+            self._budgets[kind] = _Budget(
+                left=left - max(self._sent - 1, 0), at=now, rate=rate, cap=cap_calls,
+                reset_at=now + reset, low_mark=low_mark)
 
 
 @dataclass(frozen=True)

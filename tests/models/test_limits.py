@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import threading
 import time
+from typing import Any
 
 import pytest
+from openai_server import Reply
 
 from judgekit.errors import ModelCallError
 from judgekit.models.base import ChatResponse
+from judgekit.models.calls import chat
 from judgekit.models.limits import (
     AdaptiveLimiter,
     RetryPolicy,
@@ -19,6 +23,8 @@ from judgekit.models.limits import (
     parse_duration,
 )
 from judgekit.models.mock import MockModel
+from judgekit.models.settings import ModelSettings, use_settings
+from judgekit.recording import CaseRecorder
 
 
 class FakeTime:
@@ -187,31 +193,58 @@ def test_retry_after_pauses_every_waiting_call() -> None:
     assert all(s >= 1005.0 for s in starts)
 
 
-def test_low_remaining_requests_paces_calls_over_the_reset_time() -> None:
-    t = FakeTime()
-    lim = limiter(t)
-    # 4 of 100 left, resetting in 2s: < 10%, so 4 calls are spread over 2s.
-    lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(4, 100, "2s")))
-    assert lim.interval == pytest.approx(0.5)
-
+def _starts(lim: AdaptiveLimiter, n: int) -> list[float]:
     async def run() -> list[float]:
         starts = []
-        for _ in range(4):
+        for _ in range(n):
             async with lim.slot() as tk:
                 starts.append(tk.started - 1000.0)
         return starts
 
-    assert asyncio.run(run()) == pytest.approx([0.0, 0.5, 1.0, 1.5])
+    return asyncio.run(run())
+
+
+def test_the_budget_in_the_headers_is_spent_then_refilled_at_the_providers_rate() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    # 20 of 100 left; the 80 spent come back within 2s: one call per 1/40 s.
+    lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(20, 100, "2s")))
+    assert lim.budget() == pytest.approx(20)
+    starts = _starts(lim, 30)
+    assert starts[:12] == [0.0] * 12  # down to 10% of the limit: no waiting
+    gaps = [b - a for a, b in itertools.pairwise(starts[11:])]
+    assert all(g == pytest.approx(1 / 40) for g in gaps)  # below 10%: paced at the refill rate
+
+
+def test_low_remaining_paces_instead_of_bursting() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(4, 100, "2s")))
+    assert lim.interval == pytest.approx(2 / 96)
+    assert _starts(lim, 4) == pytest.approx([0.0, 2 / 96, 4 / 96, 6 / 96])
     # Plenty left again: pacing stops at once.
     lim.on_success(Ticket(t.now), ChatResponse("x", headers=headers(90, 100, "1s")))
     assert lim.interval == 0.0
 
 
-def test_nothing_remaining_pauses_until_the_reset() -> None:
+def test_nothing_remaining_waits_for_the_refill() -> None:
     t = FakeTime()
     lim = limiter(t)
     lim.on_headers(headers(0, 100, "750ms"))
-    assert lim.paused_until == pytest.approx(1000.75)
+    assert _starts(lim, 1) == pytest.approx([0.75 / 100])
+    # Without a limit header the refill rate is unknown: wait for the reset.
+    lim = limiter(t)
+    t.now = 1000.0
+    lim.on_headers({"x-ratelimit-remaining-requests": "0", "x-ratelimit-reset-requests": "1s"})
+    assert _starts(lim, 1) == pytest.approx([1.0])
+
+
+def test_the_budget_is_forgotten_after_the_reset() -> None:
+    t = FakeTime()
+    lim = limiter(t)
+    lim.on_headers(headers(0, 10, "1s"))
+    t.now += 1.0
+    assert lim.budget() is None and _starts(lim, 3) == [1.0] * 3
 
 
 def test_calls_in_flight_count_as_spent() -> None:
@@ -220,9 +253,23 @@ def test_calls_in_flight_count_as_spent() -> None:
         lim = limiter(t, 8)
         for _ in range(5):
             await lim.acquire()
-        # 3 remaining, but 4 other calls are already on their way: none left for new ones.
+        # 3 remaining, but 4 other calls are already on their way: one call short.
         lim.on_headers(headers(3, 100, "1s"))
-        assert lim.paused_until == pytest.approx(1001.0)
+        assert lim.budget() == pytest.approx(-1)
+
+    asyncio.run(run())
+
+
+def test_slot_holders_waiting_at_the_gate_have_not_spent_anything() -> None:
+    async def run() -> None:
+        lim = AdaptiveLimiter(8)  # real time: a fake sleep would let them through at once
+        lim.on_failure(Ticket(time.monotonic()), rate_limited(retry_after=0.05))
+        waiting = [asyncio.ensure_future(lim.acquire()) for _ in range(4)]
+        await asyncio.sleep(0)
+        assert lim.in_flight == 4
+        lim.on_headers(headers(50, 100, "1s"))
+        assert lim.budget() == pytest.approx(50, abs=0.5)
+        await asyncio.gather(*waiting)
 
     asyncio.run(run())
 
@@ -232,8 +279,9 @@ def test_low_remaining_tokens_paces_by_tokens_per_call() -> None:
     lim = limiter(t)
     reply = ChatResponse("x", prompt_tokens=900, completion_tokens=100,
                          headers=headers(5000, 100_000, "10s", kind="tokens"))
-    lim.on_success(Ticket(t.now), reply)  # ~1000 tokens a call: 5 calls left for 10s
-    assert lim.interval == pytest.approx(2.0)
+    lim.on_success(Ticket(t.now), reply)  # ~1000 tokens a call: 5 of 100 calls left
+    assert lim.budget() == pytest.approx(5)
+    assert lim.interval == pytest.approx(10 / 95)
 
 
 def test_headers_without_limit_pace_only_when_fewer_calls_remain_than_the_limit() -> None:
@@ -327,3 +375,50 @@ def test_a_provider_bug_becomes_a_call_error() -> None:
     with pytest.raises(ModelCallError, match="KeyError") as info:
         _retry(MockModel(broken), t)
     assert not info.value.retryable and info.value.attempts == 1
+
+
+# -- over HTTP, with the real openai SDK --------------------------------------------------
+
+
+def _http_run(srv: Any, n: int, settings: ModelSettings) -> tuple[list[object], float]:
+    from judgekit.models.openai import OpenAIModel
+
+    model = OpenAIModel("gpt-4o-mini", base_url=srv.url, api_key="sk-test")
+
+    async def run() -> list[object]:
+        return await asyncio.gather(
+            *(chat(model, [{"role": "user", "content": f"question {i}"}]) for i in range(n)),
+            return_exceptions=True)
+
+    start = time.monotonic()
+    with use_settings(settings):
+        results = asyncio.run(run())
+    return results, time.monotonic() - start
+
+
+def test_a_rate_limited_server_sees_few_429s_and_every_call_succeeds(openai_server: Any) -> None:
+    rps, n = 100, 300
+    openai_server.rate_limit(rps=rps)
+    rec = CaseRecorder()
+    with rec.active():
+        results, elapsed = _http_run(openai_server, n, ModelSettings(cache="off",
+                                                                     concurrency=16))
+    failed = [r for r in results if isinstance(r, BaseException)]
+    assert failed == []
+    too_many = openai_server.count(status=429)
+    assert too_many <= 0.05 * n, f"{too_many} 429s for {n} calls"
+    assert openai_server.count(status=200) == n
+    # Throughput stays near the allowed rate: pacing, not a crawl.
+    assert elapsed < 2.5 * n / rps
+    assert sum(c.attempts for c in rec.calls) == n + too_many
+    assert all(c.error is None for c in rec.calls)
+
+
+def test_http_429s_are_retried_after_the_servers_wait(openai_server: Any) -> None:
+    openai_server.reply(None, Reply(text="slow down", status=429,
+                                    headers={"retry-after-ms": "150"}), times=2)
+    rec = CaseRecorder()
+    with rec.active():
+        results, elapsed = _http_run(openai_server, 1, ModelSettings(cache="off"))
+    assert [getattr(r, "text", r) for r in results] == ["OK"]
+    assert rec.calls[0].attempts == 3 and elapsed >= 0.3
