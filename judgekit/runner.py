@@ -311,6 +311,11 @@ class _Executor:
                 self.progress.case_done(exp, case)
 
     async def run(self) -> None:
+        from judgekit.models.calls import bind_loop
+
+        # Sync targets calling llm.chat_sync from their threads then share this loop (and its
+        # connections, limiters and the case recorder) instead of a private loop per call.
+        bind_loop()
         work = self.plan.work()  # shared: each worker pulls the next case when free
         workers = [asyncio.create_task(self.worker(work))
                    for _ in range(min(self.plan.concurrency, max(self.plan.n_todo, 1)))]
@@ -349,6 +354,9 @@ async def run_one_case(plan: RunPlan, exp: ExperimentPlan, example: Example,
 
     The pytest plugin uses it: each test item is one case, run in pytest's order.
     """
+    from judgekit.models.calls import bind_loop
+
+    bind_loop()
     return await _Executor(plan, None).run_and_store(exp, example, rep)
 
 
