@@ -21,8 +21,8 @@ __all__ = ["model_settings", "run"]
 def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> ModelSettings:
     """Model settings from ``[tool.judgekit]`` of the suite's project, overridden by flags.
 
-    The response cache lives beside the store unless ``--cache-file``/``$JUDGEKIT_CACHE`` says
-    otherwise, so one directory holds everything a run keeps.
+    The response cache lives beside the store unless ``--cache-file``, ``$JUDGEKIT_CACHE`` or
+    the project's ``cache_path`` says otherwise, so one directory holds everything a run keeps.
     """
     overrides: dict[str, object] = {
         "cache": args.cache,
@@ -33,10 +33,13 @@ def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> 
         overrides["judge_model"] = args.judge_model
     if args.timeout:
         overrides["timeout_s"] = args.timeout
+    config = load_project_config(suite_path.resolve().parent)
     cache_file = args.cache_file or os.environ.get("JUDGEKIT_CACHE")
-    overrides["cache_path"] = Path(cache_file) if cache_file else \
-        Path(store.path).parent / "cache.db"
-    return settings_from_config(load_project_config(suite_path.resolve().parent), **overrides)
+    if cache_file:
+        overrides["cache_path"] = Path(cache_file)
+    elif not ({"cache_path", "cache-path"} & set(config)):
+        overrides["cache_path"] = Path(store.path).parent / "cache.db"
+    return settings_from_config(config, **overrides)
 
 
 def run(args: argparse.Namespace) -> int:

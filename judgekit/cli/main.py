@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="model for LLM judges that name none, e.g. gpt-4o or "
                          "openai:gpt-4o-mini (default: $JUDGEKIT_JUDGE_MODEL or gpt-4o)")
     ev.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
-                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or "read-write",
+                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
                     help="model response cache: read-write (default), off, refresh (call "
                          "again and overwrite), replay (a miss is an error: offline CI)")
     ev.add_argument("--cache-file", metavar="PATH",
