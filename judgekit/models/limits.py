@@ -251,11 +251,10 @@ class AdaptiveLimiter:
         while True:
             with self._lock:
                 now = self._clock()
-                wait = self._paused_until - now
-                if wait <= 0:
-                    avail, interval, wait = self._available_locked(now)
-                    if avail is not None and avail >= 1 and interval > 0:
-                        wait = self._next_slot - now
+                avail, interval, wait = self._available_locked(now)
+                if avail is not None and avail >= 1 and interval > 0:
+                    wait = self._next_slot - now  # pacing: the last of the budget, spaced
+                wait = max(wait, self._paused_until - now)
                 if wait <= 0:
                     for budget in self._budgets.values():
                         have = budget.available(now)

@@ -42,7 +42,7 @@ class LLM:
     def __init__(self, model: str | ChatModel | Any | None = None, **defaults: Any) -> None:
         self.model_spec = model
         self.defaults = defaults
-        self._resolved: dict[int, ChatModel] = {}
+        self._resolved: dict[str, ChatModel] = {}
 
     def __repr__(self) -> str:
         return f"LLM({self.model_spec!r})"
@@ -55,10 +55,10 @@ class LLM:
                               "suite's variants, or pass model= to llm.chat")
         if not isinstance(spec, str):
             return get_model(spec)
-        key = hash(spec)  # resolved once per name: provider clients are reused across calls
-        found = self._resolved.get(key)
+        # Resolved once per name: the provider object (and its client) is reused across calls.
+        found = self._resolved.get(spec)
         if found is None:
-            found = self._resolved[key] = get_model(spec)
+            found = self._resolved[spec] = get_model(spec)
         return found
 
     async def chat(self, messages: str | Sequence[Message], *,

@@ -10,6 +10,7 @@ Specs::
 
 from __future__ import annotations
 
+import re
 import sys
 from typing import Any
 
@@ -40,11 +41,13 @@ def _langchain(provider: str, model: str, kwargs: dict[str, Any]) -> ChatModel:
     try:
         chat_model = init_chat_model(model, model_provider=provider, **kwargs)
     except ImportError as exc:
-        package = f"langchain-{provider.replace('_', '-')}"
+        # LangChain's message names the package (langchain-aws for bedrock, ...); else guess.
+        named = re.search(r"pip install (?:-U )?([\w.\[\]-]+)", str(exc))
+        package = named.group(1) if named else f"langchain-{provider.replace('_', '-')}"
         raise ConfigError(f"model {provider}:{model} needs the {package} package: "
-                          f"pip install {package} ({exc})") from None
+                          f"pip install {package}") from None
     except ValueError as exc:
-        raise ConfigError(f"model {provider}:{model}: {exc}") from None
+        raise ConfigError(f"model {provider}:{model}: {' '.join(str(exc).split())}") from None
     return LangChainModel(chat_model)
 
 
