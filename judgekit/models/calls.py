@@ -163,6 +163,9 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
     async def attempt() -> ChatResponse:
         return await model.complete(msgs, params, timeout=settings.timeout_s)
 
+    prepare = getattr(model, "prepare", None)  # optional: load an SDK before timing starts
+    if prepare is not None:
+        await prepare()
     began = time.perf_counter()
     policy = RetryPolicy(max_attempts=settings.max_attempts, max_retry_s=settings.max_retry_s)
     try:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import importlib
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
@@ -162,6 +164,12 @@ class OpenAIModel:
             if error is None:
                 raise  # not a call failure: a bug (ours or the caller's) should surface as such
             raise error from exc
+
+    async def prepare(self) -> None:
+        """Load the SDK off the event loop (``import openai`` takes most of a second), so the
+        first calls neither block the loop nor count the import as call latency."""
+        if "openai" not in sys.modules:
+            await asyncio.to_thread(importlib.import_module, "openai")
 
     async def _get_client(self) -> openai.AsyncOpenAI:
         """The shared client of this loop for this endpoint and key (or the given client)."""
