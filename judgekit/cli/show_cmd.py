@@ -41,11 +41,13 @@ def runs(args: argparse.Namespace) -> int:
             for exp in store.experiments(run.id):
                 summary = exp.summary or {}
                 n = summary.get("n_cases", len(store.finished_cases(exp.id)))
+                skipped = bool(summary.get("skipped"))
                 table.add_row(exp.id, run.suite, exp.variant_label, _when(run.created_at),
                               f"{n}/{exp.n_expected}" if n != exp.n_expected else str(n),
-                              _headline(exp),
+                              "–" if skipped else _headline(exp),
                               fmt_cost(summary.get("cost_usd", {}).get("per_1k_cases"))
-                              if summary else "–", run.status)
+                              if summary and not skipped else "–",
+                              "skipped" if skipped else run.status)
         console.print(table)
     return 0
 
@@ -99,6 +101,8 @@ def show(args: argparse.Namespace) -> int:
 
 
 def _case_lines(case: Any, want: str) -> list[str]:
+    if case.error is not None and case.error.skipped:
+        return []  # not a failure: the table's footnote says why, once
     if want == "errors":
         return [str(case.error)] if case.error else []
     if want == "unscored":
