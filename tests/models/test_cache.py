@@ -237,3 +237,86 @@ def test_another_database_is_refused(tmp_path: Path) -> None:
         ResponseCache(other)
     with sqlite3.connect(other) as db:  # and it was left as it was
         assert [r[0] for r in db.execute("SELECT name FROM sqlite_master")] == ["runs"]
+
+
+# -- judgekit cache stats | clear ---------------------------------------------------------
+
+
+def _cli(*argv: str) -> int:
+    from judgekit.cli.main import main
+
+    return main(list(argv))
+
+
+def test_cli_stats(cache_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert _cli("cache", "stats", "--cache-file", str(cache_file)) == 0
+    assert "no response cache at" in capsys.readouterr().out
+    assert not cache_file.exists()  # looking does not create it
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+    assert _cli("cache", "stats", "--cache-file", str(cache_file)) == 0
+    out = capsys.readouterr().out
+    assert f"{cache_file}: 4 responses" in out
+    assert [line.split() for line in out.splitlines()[1:]] == [["gpt-4o", "3"],
+                                                               ["gpt-4o-mini", "1"]]
+
+
+def test_cli_stats_finds_the_cache_beside_the_store(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("JUDGEKIT_CACHE", raising=False)
+    with ResponseCache(tmp_path / "runs" / "cache.db") as cache:
+        _fill(cache)
+    assert _cli("cache", "stats", "--store", str(tmp_path / "runs" / "judgekit.db")) == 0
+    assert "4 responses" in capsys.readouterr().out
+
+
+def test_cli_clear(cache_file: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+        cache._db.execute("UPDATE responses SET created_at = created_at - 3 * 86400 "
+                          "WHERE key = 'a0'")
+    base = ("cache", "clear", "--cache-file", str(cache_file))
+    assert _cli(*base, "--model", "gpt-4o-mini") == 0
+    assert "deleted 1 response from" in capsys.readouterr().out
+    assert _cli(*base, "--older-than", "2") == 0
+    assert "deleted 1 response" in capsys.readouterr().out
+    assert _cli(*base) == 0
+    out = capsys.readouterr().out
+    assert "deleted 2 responses" in out and "(0 left)" in out
+    with ResponseCache(cache_file) as cache:
+        assert cache.stats().entries == 0
+
+
+def test_cli_on_a_damaged_cache_is_a_usage_error(cache_file: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    cache_file.write_text("not sqlite" * 100)
+    assert _cli("cache", "stats", "--cache-file", str(cache_file)) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {cache_file}: cannot use the response cache")
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_clear_asks_when_yes_is_not_given(cache_file: Path, monkeypatch: pytest.MonkeyPatch,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import argparse
+    import io
+
+    from judgekit.cli.cache_cmd import clear
+
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+    args = argparse.Namespace(store=None, cache_file=str(cache_file), model=None,
+                              older_than=None, yes=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO("n\n"))
+    with pytest.raises(ConfigError, match="needs --yes when not run from a terminal"):
+        clear(args)
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    monkeypatch.setattr("sys.stdin", Terminal("n\n"))
+    assert clear(args) == 0 and "nothing deleted" in capsys.readouterr().out
+    monkeypatch.setattr("sys.stdin", Terminal("y\n"))
+    assert clear(args) == 0 and "deleted 4 responses" in capsys.readouterr().out
