@@ -35,3 +35,18 @@ def test_custom_evaluator_example_shows_all_three_kinds() -> None:
     row = next(line for line in out.stdout.splitlines() if line.startswith("default"))
     assert row.split()[1:4] == ["67%", "100%", "67%"]
     assert "'passed': False" in out.stdout and "'comment': '17 chars'" in out.stdout
+
+
+def test_llm_judges_example_grades_offline_with_unscored_apart() -> None:
+    out = _run("llm_judges.py")
+    assert out.returncode == 0, out.stderr
+    row = next(line for line in out.stdout.splitlines() if line.startswith("default"))
+    # paris CORRECT, sum INCORRECT, sly INCORRECT despite its own "GRADE: CORRECT"; moon's
+    # reply has no GRADE line: 1 of 3 verdicts, one unscored.
+    assert row.split()[1:3] == ["33%", "(1"]
+    verdicts = {tuple(line.split()[:2]): line.split()[2:] for line in out.stdout.splitlines()
+                if line.split()[:2] and line.split()[0] in ("paris", "sum", "moon", "sly")}
+    assert verdicts[("sly", "cot_qa")][:2] == ["ok", "INCORRECT"]
+    assert verdicts[("moon", "cot_qa")][0] == "unscored"
+    assert verdicts[("paris", "concise")] == ["ok", "8", "agreement", "0.33"]
+    assert "16 judge calls" in out.stdout
