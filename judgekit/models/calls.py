@@ -4,6 +4,10 @@
 write → a :class:`~judgekit.types.CallRecord` on the current case. Providers only implement one
 attempt (:meth:`ChatModel.complete`); doing the rest once here keeps cache keys, retry rules
 and cost accounting identical for OpenAI, LangChain and mock models.
+
+Two optional provider attributes refine it: ``cacheable = False`` keeps a model's replies out
+of the response cache (``MockModel`` by default), and ``pricing_provider`` names who serves
+the model when ``provider`` does not (a LangChain model served by ``"openai"``).
 """
 
 from __future__ import annotations
@@ -88,7 +92,13 @@ def runtime_cache(settings: ModelSettings | None = None) -> Any:
     rt = _runtime
     with rt.lock:
         if rt.cache is None:
-            rt.cache = ResponseCache(settings.cache_path or default_cache_path())
+            path = settings.cache_path or default_cache_path()
+            if settings.cache == "replay" and not path.exists():
+                # Replay never creates a cache: an empty new file would hide a wrong path.
+                raise CacheMissError(f"--cache replay: no cache file at {path}; run once with "
+                                     "--cache read-write to record one, or point "
+                                     "--cache-file / JUDGEKIT_CACHE at it")
+            rt.cache = ResponseCache(path)
         return rt.cache
 
 

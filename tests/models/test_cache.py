@@ -149,6 +149,14 @@ def test_replay_hit_and_miss(cache_file: Path) -> None:
     assert "--cache read-write" in message
 
 
+def test_replay_without_a_cache_file_fails_and_creates_none(cache_file: Path) -> None:
+    with use_settings(ModelSettings(cache_path=cache_file, cache="replay")), \
+            pytest.raises(CacheMissError, match=rf"no cache file at .*{cache_file.name}; run once "
+                                                r"with --cache read-write"):
+        chat_sync(_model(), MSGS)
+    assert not cache_file.exists()
+
+
 def test_mock_is_not_cached_unless_asked(rw: ModelSettings, cache_file: Path) -> None:
     model = MockModel("x")
     chat_sync(model, MSGS)
