@@ -119,6 +119,8 @@ def build_parser() -> argparse.ArgumentParser:
             c.add_argument("--model", metavar="MODEL", help="only this model's responses")
             c.add_argument("--older-than", metavar="DAYS", type=_positive_float,
                            help="only responses older than DAYS days")
+            c.add_argument("-y", "--yes", action="store_true",
+                           help="do not ask (needed when not on a terminal)")
         c.set_defaults(func=f"judgekit.cli.cache_cmd:{action}")
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")

@@ -1,7 +1,8 @@
 """``LLM``: the ``llm`` fixture a suite's target receives, bound to the variant's model.
 
-    @judgekit.suite(variants=[{"model": "gpt-4o-mini"}, {"model": "gpt-4o"}])
-    async def answer(question: str, llm) -> str:
+    @suite(data=QA, evaluators=[cot_qa()])
+    @parametrize("model", ["gpt-4o-mini", "gpt-4o"])
+    async def test_answer(question: str, llm: LLM) -> str:
         return (await llm.chat(question, system="Answer briefly.")).text
 
 Every call goes through :func:`judgekit.models.calls.chat`: cached, rate-limited, retried,
