@@ -284,7 +284,7 @@ def test_cli_clear(cache_file: Path, capsys: pytest.CaptureFixture[str]) -> None
         _fill(cache)
         cache._db.execute("UPDATE responses SET created_at = created_at - 3 * 86400 "
                           "WHERE key = 'a0'")
-    base = ("cache", "clear", "--cache-file", str(cache_file))
+    base = ("cache", "clear", "--yes", "--cache-file", str(cache_file))
     assert _cli(*base, "--model", "gpt-4o-mini") == 0
     assert "deleted 1 response from" in capsys.readouterr().out
     assert _cli(*base, "--older-than", "2") == 0
@@ -328,3 +328,12 @@ def test_clear_asks_when_yes_is_not_given(cache_file: Path, monkeypatch: pytest.
     assert clear(args) == 0 and "nothing deleted" in capsys.readouterr().out
     monkeypatch.setattr("sys.stdin", Terminal("y\n"))
     assert clear(args) == 0 and "deleted 4 responses" in capsys.readouterr().out
+
+
+def test_cli_clear_asks_before_deleting_when_not_on_a_terminal(tmp_path: Path) -> None:
+    cache_file = tmp_path / "cache.db"
+    with ResponseCache(cache_file) as cache:
+        _fill(cache)
+    assert _cli("cache", "clear", "--cache-file", str(cache_file)) == 2
+    with ResponseCache(cache_file) as cache:
+        assert cache.stats().entries == 4  # nothing deleted without --yes
