@@ -20,8 +20,8 @@ from typing import Any
 
 from openai_server import OpenAIServer
 
-__all__ = ["JUDGE_SYSTEM", "Ran", "answer_of", "cot_qa_prompt_sha256", "judgekit", "query",
-           "server_env", "write"]
+__all__ = ["JUDGE_SYSTEM", "Ran", "answer_of", "cot_qa_prompt_sha256", "genai_price", "judgekit",
+           "query", "server_env", "write"]
 
 #: Words of the cot_qa system prompt: how a server rule tells a judge request from a target's.
 JUDGE_SYSTEM = "careful teacher grading"
@@ -122,3 +122,16 @@ def cot_qa_prompt_sha256() -> str:
 
     path = Path(judgekit_evaluators.__file__).parent / "prompts" / "cot_qa.v1.txt"
     return hashlib.sha256(path.read_bytes().replace(b"\r\n", b"\n")).hexdigest()
+
+
+def genai_price(model: str, prompt: int, completion: int, cached: int) -> float:
+    """usage × genai-prices' per-1M-token rates for ``model`` (an OpenAI model), worked out
+    here rather than by judgekit's pricing code; cached prompt tokens at the cache-read rate
+    (the input rate when the model has none)."""
+    from genai_prices import Usage, calc_price
+
+    rates = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
+                       provider_id="openai").model_price
+    cached_rate = rates.cache_read_mtok if rates.cache_read_mtok is not None else rates.input_mtok
+    return float((prompt - cached) * rates.input_mtok + cached * cached_rate
+                 + completion * rates.output_mtok) / 1_000_000

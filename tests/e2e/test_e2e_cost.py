@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_support import JUDGE_SYSTEM, Ran, judgekit, query, write
+from e2e_support import JUDGE_SYSTEM, Ran, genai_price, judgekit, query, write
 from openai_server import OpenAIServer, Reply
 
 MINI, FINE_TUNE, UNKNOWN = ("gpt-4o-mini", "ft:gpt-4o-mini-2024-07-18:acme::abc123",
@@ -44,18 +44,6 @@ cached_input = 0.5
 
 TARGET_USAGE = {"prompt_tokens": 1000, "completion_tokens": 200, "cached_tokens": 400}
 JUDGE_USAGE = {"prompt_tokens": 2000, "completion_tokens": 100, "cached_tokens": 1000}
-
-
-def genai_price(model: str, prompt: int, completion: int, cached: int) -> float:
-    """usage × genai-prices' per-1M-token rates for ``model``; cached prompt tokens at the
-    cache-read rate (the input rate when the model has none)."""
-    from genai_prices import Usage, calc_price
-
-    rates = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
-                       provider_id="openai").model_price
-    cached_rate = rates.cache_read_mtok if rates.cache_read_mtok is not None else rates.input_mtok
-    return float((prompt - cached) * rates.input_mtok + cached * cached_rate
-                 + completion * rates.output_mtok) / 1_000_000
 
 
 # The override's arithmetic, by hand: 1000 uncached at $1, 1000 cached at $0.5, 100 out at $2.

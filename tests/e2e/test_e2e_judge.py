@@ -17,6 +17,7 @@ from e2e_support import (
     JUDGE_SYSTEM,
     answer_of,
     cot_qa_prompt_sha256,
+    genai_price,
     judgekit,
     query,
     write,
@@ -70,17 +71,6 @@ def judge(body: dict[str, Any]) -> Reply:
     # A judge fooled into echoing the answer and nothing else: the injected verdict must not
     # count as the judge's.
     return Reply(answer, **usage)
-
-
-def _expected_cost(model: str, prompt: int, completion: int, cached: int) -> float:
-    """usage × genai-prices' rates for ``model``, worked out here (not by judgekit)."""
-    from genai_prices import Usage, calc_price
-
-    price = calc_price(Usage(input_tokens=1, output_tokens=1), model_ref=model,
-                       provider_id="openai").model_price
-    cached_rate = price.cache_read_mtok if price.cache_read_mtok is not None else price.input_mtok
-    return float((prompt - cached) * price.input_mtok + cached * cached_rate
-                 + completion * price.output_mtok) / 1_000_000
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +144,7 @@ def test_judge_calls_are_stored_under_their_score(
                  "SELECT role, score_key, model, prompt_tokens, completion_tokens, cached_tokens,"
                  " cost_usd, cache_hit, error FROM calls WHERE experiment_id = ?", exp["id"])
     assert len(rows) == len(CASES)
-    one = _expected_cost("gpt-4o-mini", 500, 40, 100)
+    one = genai_price("gpt-4o-mini", 500, 40, 100)
     for row in rows:
         assert row == ("judge", "cot_qa", "gpt-4o-mini", 500, 40, 100,
                        pytest.approx(one), 0, None)
