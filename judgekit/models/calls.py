@@ -35,10 +35,11 @@ Role = Literal["target", "judge"]
 
 @dataclass
 class _Runtime:
-    """Per-settings state: one limiter per (endpoint, role) and one cache handle."""
+    """Per-settings state: a limiter per endpoint, a ceiling per (endpoint, role), a cache."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
     limiters: dict[tuple[str, Role], Any] = field(default_factory=dict)
+    shared: dict[str, Any] = field(default_factory=dict)
     cache: Any = None
     rng: random.Random = field(default_factory=random.Random)
 
@@ -73,14 +74,20 @@ def bind_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
 
 
 def _limiter(endpoint: str, role: Role, settings: ModelSettings) -> Any:
-    from judgekit.models.limits import AdaptiveLimiter
+    from judgekit.models.limits import AdaptiveLimiter, RoleLimiter
 
     rt = _runtime
     with rt.lock:
         limiter = rt.limiters.get((endpoint, role))
         if limiter is None:
+            # One budget per endpoint (the provider counts target and judge calls together),
+            # one concurrency ceiling per role.
+            shared = rt.shared.get(endpoint)
+            if shared is None:
+                shared = rt.shared[endpoint] = AdaptiveLimiter(
+                    settings.concurrency + settings.judge_concurrency)
             ceiling = settings.judge_concurrency if role == "judge" else settings.concurrency
-            limiter = rt.limiters[(endpoint, role)] = AdaptiveLimiter(ceiling)
+            limiter = rt.limiters[(endpoint, role)] = RoleLimiter(shared, ceiling)
         return limiter
 
 
@@ -166,7 +173,7 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
                 return hit
             if settings.cache == "replay":
                 raise CacheMissError(
-                    f"--cache replay: no cached reply for a {model.provider} call to "
+                    f"--cache replay: no cached reply for this {model.provider} call to "
                     f"{model.model} in {cache.path}; run once with --cache read-write to "
                     "record it")
 

@@ -36,7 +36,14 @@ from typing import Any
 from judgekit.errors import ModelCallError
 from judgekit.models.base import ChatResponse
 
-__all__ = ["AdaptiveLimiter", "RetryPolicy", "Ticket", "call_with_retries", "parse_duration"]
+__all__ = [
+    "AdaptiveLimiter",
+    "RetryPolicy",
+    "RoleLimiter",
+    "Ticket",
+    "call_with_retries",
+    "parse_duration",
+]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[Any]]
@@ -333,6 +340,39 @@ class AdaptiveLimiter:
                 reset_at=now + reset, low_mark=low_mark)
 
 
+class RoleLimiter:
+    """One role's view of an endpoint: its own concurrency ceiling over the shared limiter.
+
+    Target and judge calls to one endpoint spend one rate-limit budget: the provider counts
+    them together, so two limiters each reading ``x-ratelimit-remaining`` would spend what is
+    left twice. The shared :class:`AdaptiveLimiter` holds the budget, the pause and the AIMD
+    limit; each role adds a fixed ceiling (``--concurrency`` / ``--judge-concurrency``) so
+    judges cannot crowd out targets, or the other way round.
+
+    Args:
+        shared: The endpoint's limiter.
+        ceiling: Attempts of this role in flight at most.
+    """
+
+    def __init__(self, shared: AdaptiveLimiter, ceiling: int) -> None:
+        self.shared = shared
+        self.cap = AdaptiveLimiter(ceiling)  # no headers are fed to it: concurrency only
+
+    @contextlib.asynccontextmanager
+    async def slot(self) -> AsyncIterator[Ticket]:
+        """``async with limiter.slot() as ticket:`` around one attempt."""
+        async with self.cap.slot(), self.shared.slot() as ticket:
+            yield ticket
+
+    def on_success(self, ticket: Ticket, response: ChatResponse | None = None) -> None:
+        """See :meth:`AdaptiveLimiter.on_success`."""
+        self.shared.on_success(ticket, response)
+
+    def on_failure(self, ticket: Ticket, error: ModelCallError) -> None:
+        """See :meth:`AdaptiveLimiter.on_failure`."""
+        self.shared.on_failure(ticket, error)
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Bounded retries with exponential backoff and full jitter.
@@ -363,7 +403,8 @@ class RetryPolicy:
 
 
 async def call_with_retries(attempt: Callable[[], Awaitable[ChatResponse]], *,
-                            limiter: AdaptiveLimiter, policy: RetryPolicy, timeout_s: float,
+                            limiter: AdaptiveLimiter | RoleLimiter, policy: RetryPolicy,
+                            timeout_s: float,
                             clock: Clock = time.monotonic, sleep: Sleep = asyncio.sleep,
                             rng: random.Random | None = None) -> tuple[ChatResponse, int, float]:
     """Run ``attempt`` under the limiter until it succeeds or the policy gives up.

@@ -44,14 +44,17 @@ def test_use_settings_is_process_wide_and_restores() -> None:
 
 
 def test_use_settings_starts_fresh_limiters() -> None:
-    with use_settings(ModelSettings(concurrency=3)):
+    with use_settings(ModelSettings(concurrency=3, judge_concurrency=2)):
         first = calls._limiter("mock", "target", current_settings())
-        assert first.max_concurrency == 3
+        assert first.cap.max_concurrency == 3
         assert calls._limiter("mock", "target", current_settings()) is first
-        assert calls._limiter("mock", "judge", current_settings()) is not first
+        judge = calls._limiter("mock", "judge", current_settings())
+        assert judge is not first and judge.cap.max_concurrency == 2
+        # One endpoint, one rate-limit budget: the roles share the adaptive limiter.
+        assert judge.shared is first.shared and first.shared.max_concurrency == 5
     with use_settings(ModelSettings(concurrency=5)):
         again = calls._limiter("mock", "target", current_settings())
-        assert again is not first and again.max_concurrency == 5
+        assert again is not first and again.cap.max_concurrency == 5
 
 
 def test_judge_model_name_order(monkeypatch: pytest.MonkeyPatch) -> None:
