@@ -27,8 +27,10 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
 
 
 def _cost(store: Store, experiment_id: str, role: str) -> float | None:
+    # Cache hits cost nothing, and a call that failed returned no usage to price (providers
+    # do not bill a 429 or a 500): neither can make the total unknown.
     n_unknown, total = store.db.execute(
-        "SELECT SUM(cost_usd IS NULL), COALESCE(SUM(cost_usd), 0) FROM calls"
+        "SELECT SUM(cost_usd IS NULL AND error IS NULL), COALESCE(SUM(cost_usd), 0) FROM calls"
         " WHERE experiment_id=? AND role=? AND cache_hit=0", (experiment_id, role)).fetchone()
     return None if n_unknown else float(total)
 

@@ -188,12 +188,19 @@ class CallRecord:
     error: str | None = None
 
     def usage(self) -> Usage:
-        """Return this call as a :class:`Usage`."""
+        """Return this call as a :class:`Usage`.
+
+        The cost is what was *paid*: nothing for a reply from judgekit's cache (``cost_usd``
+        keeps what it would have cost) or for a call that failed without usage.
+        """
+        paid: float | None = self.cost_usd
+        if self.cache_hit or (self.error is not None and self.cost_usd is None):
+            paid = 0.0
         return Usage(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             cached_tokens=self.cached_tokens,
-            cost_usd=self.cost_usd,
+            cost_usd=paid,
             latency_s=self.latency_s,
             calls=1,
         )

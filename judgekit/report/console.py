@@ -213,6 +213,11 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     for i, (reason, skipped) in enumerate(footnotes.items(), start=1):
         console.print(f" {_sup(i)} skipped {_skipped_names(skipped)} — {reason}",
                       highlight=False)
+    unpriced = _unpriced_models(store, rows)
+    if unpriced:
+        console.print(f" ? = cost unknown: no price for {', '.join(unpriced)}; add one under "
+                      "[tool.judgekit.prices] in pyproject.toml (USD per 1M tokens)",
+                      highlight=False, markup=False)
     if unscored_total:
         console.print(f" (n ?) = verdicts unscored: the evaluator reached no verdict — "
                       f"`judgekit show {run_id} --unscored`", highlight=False)
@@ -228,6 +233,17 @@ _SUPERSCRIPTS = str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 def _sup(n: int) -> str:
     return str(n).translate(_SUPERSCRIPTS)
+
+
+def _unpriced_models(store: Store, rows: Sequence[ExperimentRow]) -> list[str]:
+    """Models whose calls in these experiments had no known price (what makes a cost ``?``)."""
+    ids = [r.id for r in rows]
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return [m for (m,) in store.db.execute(
+        f"SELECT DISTINCT model FROM calls WHERE experiment_id IN ({marks})"
+        " AND cost_usd IS NULL AND cache_hit=0 AND error IS NULL ORDER BY model", ids)]
 
 
 def _skipped_names(names: Sequence[str]) -> str:

@@ -126,9 +126,6 @@ def test_an_unknown_price_is_unknown_never_zero(priced: tuple[Path, Ran]) -> Non
     assert "$0.00" not in rows["mini"] and "$" in rows["mini"], ran.stdout
 
 
-@pytest.mark.xfail(strict=True, reason="judgekit/report/console.py prints '?' for an unknown "
-                   "cost with no footnote; UX.md: 'Unknown prices show ? with a footnote' "
-                   "(which model has no price and how to set one in [tool.judgekit.prices])")
 def test_an_unknown_price_is_explained_under_the_table(priced: tuple[Path, Ran]) -> None:
     _, ran = priced
     notes = [line for line in ran.stdout.splitlines()
