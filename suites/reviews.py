@@ -279,7 +279,9 @@ def extract_with_rules(review: str) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 # The LLM variants: a small model, a large one and a fine-tune of the small one, all prompted the
 # same way. Any OpenAI-compatible endpoint works (OPENAI_BASE_URL); the names can be changed
-# with the environment variables below, e.g. to the models a local server serves.
+# with the environment variables below, e.g. to the models a local server serves. The
+# fine-tune's name is a stand-in: set REVIEWS_FINE_TUNED_MODEL to yours (until then OpenAI
+# answers 404 for it, and that variant's cases are errors naming the model).
 # ---------------------------------------------------------------------------------------------
 
 SMALL = os.environ.get("REVIEWS_SMALL_MODEL", "gpt-4o-mini")
