@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
-import importlib
 import inspect
 import os
-import sys
 import time
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -318,12 +316,11 @@ class _Executor:
         # Sync targets calling llm.chat_sync from their threads then share this loop (and its
         # connections, limiters and the case recorder) instead of a private loop per call.
         bind_loop()
-        if os.environ.get("OPENAI_API_KEY") or os.environ.get("OPENAI_BASE_URL"):
-            uses_models = "llm" in self.suite.fixture_names() or any(
-                e.judge for e in self.suite.evaluators)
-            if uses_models and "openai" not in sys.modules:
-                # Most of a second, once: paid here, not by the first cases' latency.
-                await asyncio.to_thread(importlib.import_module, "openai")
+        if "llm" in self.suite.fixture_names() or any(e.judge for e in self.suite.evaluators):
+            from judgekit.models.openai import preload
+
+            # The SDK's import, paid here rather than by the first cases' latency.
+            await preload(unless_unconfigured=True)
         work = self.plan.work()  # shared: each worker pulls the next case when free
         workers = [asyncio.create_task(self.worker(work))
                    for _ in range(min(self.plan.concurrency, max(self.plan.n_todo, 1)))]

@@ -29,7 +29,7 @@ from judgekit.models.base import ChatResponse, Message
 if TYPE_CHECKING:
     import openai
 
-__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error",
+__all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error", "preload",
            "retry_after_seconds", "usage_tokens"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -166,10 +166,8 @@ class OpenAIModel:
             raise error from exc
 
     async def prepare(self) -> None:
-        """Load the SDK off the event loop (``import openai`` takes most of a second), so the
-        first calls neither block the loop nor count the import as call latency."""
-        if "openai" not in sys.modules:
-            await asyncio.to_thread(importlib.import_module, "openai")
+        """Load the SDK off the event loop before the call is timed (see :func:`preload`)."""
+        await preload()
 
     async def _get_client(self) -> openai.AsyncOpenAI:
         """The shared client of this loop for this endpoint and key (or the given client)."""
@@ -246,6 +244,22 @@ async def _read_stream(stream: Any, headers: dict[str, str]) -> ChatResponse:
     return ChatResponse(text="".join(parts), finish_reason=finish_reason, prompt_tokens=prompt,
                         completion_tokens=completion_tokens, cached_tokens=cached, model=model,
                         headers=headers)
+
+
+async def preload(*, unless_unconfigured: bool = False) -> None:
+    """Import the openai SDK in a worker thread, once.
+
+    ``import openai`` takes most of a second: done on the event loop it would stall every case
+    in flight, and done inside the first calls it would read as their latency. The runner calls
+    this before a run whose target or judges may call a model, with ``unless_unconfigured``:
+    with no ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` those steps are skipped, so the import
+    would be wasted.
+    """
+    if unless_unconfigured and not (os.environ.get("OPENAI_API_KEY")
+                                    or os.environ.get("OPENAI_BASE_URL")):
+        return
+    if "openai" not in sys.modules:
+        await asyncio.to_thread(importlib.import_module, "openai")
 
 
 def usage_tokens(usage: Any) -> tuple[int, int, int]:
