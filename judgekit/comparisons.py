@@ -14,7 +14,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from judgekit.recording import CaseRecorder, scoring, with_usage
-from judgekit.types import SKIPPED, Score, ScoreStatus
+from judgekit.types import SKIPPED, Example, Score, ScoreStatus
 
 if TYPE_CHECKING:
     from judgekit.evaluation import Evaluator
@@ -29,6 +29,7 @@ async def run_comparisons(plan: RunPlan) -> None:
     if not comparative:
         return
     limit = asyncio.Semaphore(plan.concurrency)
+    examples = {e.id: e for e in plan.examples}
     for ev in comparative:
         base = next(e for e in plan.experiments if e.label == ev.against)
         others = {(ex, rep): (outputs, err)
@@ -36,15 +37,15 @@ async def run_comparisons(plan: RunPlan) -> None:
         for exp in plan.experiments:
             if exp is not base:
                 await asyncio.gather(*(
-                    _compare(plan, exp, ev, ref, others.get((ref[1], ref[2])), limit)
+                    _compare(plan, exp, ev, ref, examples.get(ref[1]),
+                             others.get((ref[1], ref[2])), limit)
                     for ref in plan.store.case_refs(exp.id, ev.key) if not ref[5]))
 
 
 async def _compare(plan: RunPlan, exp: ExperimentPlan, ev: Evaluator,
-                   ref: tuple[int, str, int, Any, str | None, bool],
+                   ref: tuple[int, str, int, Any, str | None, bool], example: Example | None,
                    other: tuple[Any, str | None] | None, limit: asyncio.Semaphore) -> None:
-    case_id, example_id, _, outputs, error_type, _ = ref
-    example = next((e for e in plan.examples if e.id == example_id), None)
+    case_id, _, _, outputs, error_type, _ = ref
     recorder = CaseRecorder()
     scores: list[Score]
     if example is None:
