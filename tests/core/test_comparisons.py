@@ -74,3 +74,36 @@ def test_retrying_the_baseline_redoes_the_comparisons_it_blocked(store: Store) -
 def test_against_must_name_a_variant(store: Store) -> None:
     with pytest.raises(SuiteError, match=r"against='medium'.*short, long"):
         run_suite(make_suite("medium"), store=store)
+
+
+def test_pairwise_against_a_variant_stores_both_orders_as_judge_calls(store: Store) -> None:
+    from judgekit.models import MockModel, ModelSettings, use_settings
+    from judgekit_evaluators import pairwise
+
+    def longer_wins(messages: list[dict[str, Any]], params: dict[str, Any]) -> str:
+        # A judge that prefers the longer answer, whichever position it is shown in.
+        text = messages[-1]["content"]
+        a = text.split("<<<BEGIN RESPONSE A")[1].split("<<<END")[0]
+        b = text.split("<<<BEGIN RESPONSE B")[1].split("<<<END")[0]
+        return f"The longer one is better.\n[[{'A' if len(a) > len(b) else 'B'}]]"
+
+    judge = MockModel(longer_wins, model="gpt-4o-mini")
+
+    @suite(data=DATA[:2], evaluators=[pairwise(against="short", model=judge)])
+    @parametrize("style", ["short", "long"])
+    def test_words(word: str, style: str) -> str:
+        return word[:2] if style == "short" else word * 3
+
+    with use_settings(ModelSettings(cache="off")):
+        result = run_suite(test_words, store=store)
+    long_cases = [c for e, c in result.cases() if e.variant_label == "long"]
+    assert [s.value for c in long_cases for s in c.scores] == ["A", "A"]
+    for case in long_cases:
+        judged = [c for c in case.calls if c.role == "judge"]
+        assert len(judged) == 2 and {c.score_key for c in judged} == {"pairwise"}
+        assert case.scores[0].metadata["order_agreement"] is True
+        usage = case.scores[0].usage
+        assert usage is not None and usage.prompt_tokens == sum(c.prompt_tokens for c in judged)
+    summary = result.experiments[1].summary or {}
+    assert summary["scores"]["pairwise"]["mean"] == 1.0
+    assert summary["cost_usd"]["judge"] and summary["cost_usd"]["judge"] > 0
