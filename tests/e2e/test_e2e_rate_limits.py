@@ -4,7 +4,8 @@ Run through ``judgekit eval`` while the server answers 429 (with ``retry-after-m
 ``x-ratelimit-*`` headers) beyond its limit:
 
 * ``target+judge``: 150 cases, each one target call (the ``llm`` fixture) and one ``cot_qa``
-  judge call. Target and judge calls have their own limiters but share the server's budget.
+  judge call. Target and judge calls have their own ceilings but share one limiter, as they
+  share the server's budget.
 * ``target``: 300 cases, one target call each: one limiter alone (the control).
 
 Each run must finish with no failed case, and the 429s must stay a small fraction of the
