@@ -408,8 +408,8 @@ def test_a_rate_limited_server_sees_few_429s_and_every_call_succeeds(openai_serv
     too_many = openai_server.count(status=429)
     assert too_many <= 0.05 * n, f"{too_many} 429s for {n} calls"
     assert openai_server.count(status=200) == n
-    # Throughput stays near the allowed rate: pacing, not a crawl.
-    assert elapsed < 2.5 * n / rps
+    # Wall time is for bench/ to measure (issue 5), not for a test to assert.
+    print(f"{n} calls at {rps} rps: {too_many} x 429, {elapsed:.1f} s (ideal {n / rps:.1f} s)")
     assert sum(c.attempts for c in rec.calls) == n + too_many
     assert all(c.error is None for c in rec.calls)
 
