@@ -69,6 +69,7 @@ __all__ = [
     "reduce_votes",
     "skipped",
     "unscored_vote",
+    "verdict_schema",
 ]
 
 VerdictKind = Literal["grade", "rating", "pass", "choice"]
@@ -210,6 +211,18 @@ def data_block(name: str, value: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Calling the judge
 # --------------------------------------------------------------------------------------------
+
+
+def verdict_schema(verdict: Mapping[str, Any]) -> dict[str, Any]:
+    """The structured-output schema every judge asks for: reasoning first, then the verdict.
+
+    Example:
+        >>> verdict_schema({"type": "string", "enum": ["PASS", "FAIL"]})["required"]
+        ['reasoning', 'verdict']
+    """
+    return {"type": "object",
+            "properties": {"reasoning": {"type": "string"}, "verdict": dict(verdict)},
+            "required": ["reasoning", "verdict"], "additionalProperties": False}
 
 
 def check_options(samples: int, temperature: float | None, seed: int) -> None:

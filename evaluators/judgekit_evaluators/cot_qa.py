@@ -31,17 +31,12 @@ from judgekit_evaluators._judge import (
     prompt_version,
     question_of,
     unscored_vote,
+    verdict_schema,
 )
 
 __all__ = ["cot_qa"]
 
-_SCHEMA = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"},
-                   "verdict": {"type": "string", "enum": ["CORRECT", "INCORRECT"]}},
-    "required": ["reasoning", "verdict"],
-    "additionalProperties": False,
-}
+_SCHEMA = verdict_schema({"type": "string", "enum": ["CORRECT", "INCORRECT"]})
 
 
 @evaluator(version=prompt_version("cot_qa"), judge=True)

@@ -40,15 +40,10 @@ from judgekit_evaluators._judge import (
     prompt_version,
     question_of,
     unscored_vote,
+    verdict_schema,
 )
 
 __all__ = ["criteria"]
-
-
-def _schema(verdict: Mapping[str, Any]) -> dict[str, Any]:
-    return {"type": "object",
-            "properties": {"reasoning": {"type": "string"}, "verdict": dict(verdict)},
-            "required": ["reasoning", "verdict"], "additionalProperties": False}
 
 
 def _rubric_text(rubric: Any) -> str:
@@ -135,12 +130,12 @@ def criteria(
         spec = JudgeSpec(key=key, prompt=load_prompt("criteria"), kind="pass", model=model,
                          samples=samples, temperature=temperature, seed=seed,
                          structured=structured,
-                         schema=_schema({"type": "string", "enum": ["PASS", "FAIL"]}))
+                         schema=verdict_schema({"type": "string", "enum": ["PASS", "FAIL"]}))
         fields = {"rubric": text}
     else:
         spec = JudgeSpec(key=key, prompt=load_prompt("criteria_scale"), kind="rating",
                          model=model, samples=samples, temperature=temperature, seed=seed,
-                         structured=structured, schema=_schema({"type": "number"}),
+                         structured=structured, schema=verdict_schema({"type": "number"}),
                          parse_opts={"scale": bounds})
         fields = {"rubric": text, "lo": _num(bounds[0]), "hi": _num(bounds[1])}
 

@@ -41,17 +41,12 @@ from judgekit_evaluators._judge import (
     load_prompt,
     prompt_version,
     question_of,
+    verdict_schema,
 )
 
 __all__ = ["pairwise"]
 
-_SCHEMA = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"},
-                   "verdict": {"type": "string", "enum": ["A", "B", "C"]}},
-    "required": ["reasoning", "verdict"],
-    "additionalProperties": False,
-}
+_SCHEMA = verdict_schema({"type": "string", "enum": ["A", "B", "C"]})
 _SWAP = {"A": "B", "B": "A", "C": "C"}
 _RESULT = {"A": ("A", 1.0), "B": ("B", 0.0), "C": ("tie", 0.5)}
 

@@ -39,6 +39,7 @@ from judgekit_evaluators._judge import (
     prompt_version,
     question_of,
     unscored_vote,
+    verdict_schema,
 )
 
 __all__ = ["ANSWER_KEYS", "answer_relevance", "find_context", "groundedness",
@@ -47,13 +48,7 @@ __all__ = ["ANSWER_KEYS", "answer_relevance", "find_context", "groundedness",
 #: Output fields read as the answer, first present wins.
 ANSWER_KEYS = ("answer", "output", "response")
 _DOC_TEXT_KEYS = ("page_content", "content", "text")
-_SCHEMA = {
-    "type": "object",
-    "properties": {"reasoning": {"type": "string"},
-                   "verdict": {"type": "string", "enum": ["PASS", "FAIL"]}},
-    "required": ["reasoning", "verdict"],
-    "additionalProperties": False,
-}
+_SCHEMA = verdict_schema({"type": "string", "enum": ["PASS", "FAIL"]})
 
 
 def _fields(value: Any) -> str:
