@@ -124,24 +124,27 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     """Print the comparison (a row per variant, or a column per variant when that is too wide
     for the terminal) and its footnotes."""
     keys = _score_keys(rows)
-    footnotes: dict[str, list[str]] = {}  # skip reason -> what it skipped
+    # skip reason -> (score keys, variant labels) it skipped
+    footnotes: dict[str, tuple[list[str], list[str]]] = {}
     unscored_total = 0
     # columns[name] = one cell per variant, in variant order.
     columns: dict[str, list[Any]] = {key: [] for key in keys}
     for name in ("pass", "errors", "cost/1k", "p50", "p99"):
         columns[name] = []
-    def skipped_cell(reason: str, who: str) -> Text:
-        # One footnote per distinct fix ("set OPENAI_API_KEY ..."), naming everything it
-        # skipped, so a missing key reads as one line however many variants and judges.
-        footnotes.setdefault(reason, [])
-        if who not in footnotes[reason]:
-            footnotes[reason].append(who)
+
+    def skipped_cell(reason: str, *, score: str = "", variant: str = "") -> Text:
+        # One footnote per distinct fix ("set OPENAI_API_KEY ..."), naming every score and
+        # variant it skipped, so a missing key reads as one line however many there are.
+        scores, variants = footnotes.setdefault(reason, ([], []))
+        for names, name in ((scores, score), (variants, variant)):
+            if name and name not in names:
+                names.append(name)
         return Text(f"skipped{_sup(list(footnotes).index(reason) + 1)}", style="yellow")
 
     for row in rows:
         summary = row.summary or {}
         if summary.get("skipped"):
-            cell = skipped_cell(summary["skipped"], f"\0{row.variant_label}")
+            cell = skipped_cell(summary["skipped"], variant=row.variant_label)
             for key in keys:
                 columns[key].append(cell)
             for name in ("pass", "errors", "cost/1k", "p50", "p99"):
@@ -155,7 +158,7 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
             n_skipped, n_unscored = entry.get("n_skipped", 0), entry.get("n_unscored", 0)
             if entry.get("mean") is None and n_skipped:
                 columns[key].append(skipped_cell(
-                    _skip_reason(store, row.id, key) or "skipped", key))
+                    _skip_reason(store, row.id, key) or "skipped", score=key))
                 continue
             text = fmt_score(entry.get("mean"))
             if entry.get("std") is not None:
@@ -210,8 +213,8 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
     console.print(Text(title, style="bold"))
     console.print(table)
     console.print()
-    for i, (reason, skipped) in enumerate(footnotes.items(), start=1):
-        console.print(f" {_sup(i)} skipped {_skipped_names(skipped)} — {reason}",
+    for i, (reason, (scores, variants)) in enumerate(footnotes.items(), start=1):
+        console.print(f" {_sup(i)} skipped {_skipped_names(scores, variants)} — {reason}",
                       highlight=False)
     unpriced = _unpriced_models(store, rows)
     if unpriced:
@@ -246,10 +249,8 @@ def _unpriced_models(store: Store, rows: Sequence[ExperimentRow]) -> list[str]:
         " AND cost_usd IS NULL AND cache_hit=0 AND error IS NULL ORDER BY model", ids)]
 
 
-def _skipped_names(names: Sequence[str]) -> str:
-    """``cot_qa and variants gpt-4o-mini, gpt-4o`` (variant names come marked with ``\0``)."""
-    scores = [n for n in names if not n.startswith("\0")]
-    variants = [n[1:] for n in names if n.startswith("\0")]
+def _skipped_names(scores: Sequence[str], variants: Sequence[str]) -> str:
+    """``cot_qa and variants gpt-4o-mini, gpt-4o``."""
     parts = [", ".join(scores)] if scores else []
     if variants:
         parts.append(f"variant{'s' if len(variants) > 1 else ''} {', '.join(variants)}")
