@@ -215,24 +215,13 @@ class _Session:
         return run_sync(coro)  # pytest itself driven from a running loop: use a helper thread
 
     def _use_model_settings(self, here: Path) -> None:
-        """Judge model, cache and prices for the session, as `judgekit eval` would set them."""
-        from judgekit.models.settings import (
-            load_project_config,
-            settings_from_config,
-            use_settings,
-        )
+        """Judge model, cache and prices for the session, as `judgekit eval` sets them."""
+        from judgekit.models.settings import settings_for_run, use_settings
 
         assert self.store is not None
-        overrides: dict[str, Any] = {}
-        if self.config.getoption("judgekit_judge_model"):
-            overrides["judge_model"] = self.config.getoption("judgekit_judge_model")
-        mode = self.config.getoption("judgekit_cache") or os.environ.get("JUDGEKIT_CACHE_MODE")
-        if mode:
-            overrides["cache"] = mode
-        cache_file = os.environ.get("JUDGEKIT_CACHE")
-        overrides["cache_path"] = Path(cache_file) if cache_file else \
-            Path(self.store.path).parent / "cache.db"
-        settings = settings_from_config(load_project_config(here), **overrides)
+        settings = settings_for_run(
+            here, self.store.path, judge_model=self.config.getoption("judgekit_judge_model"),
+            cache=self.config.getoption("judgekit_cache") or os.environ.get("JUDGEKIT_CACHE_MODE"))
         self.settings_scope.enter_context(use_settings(settings))
 
     def run_case(self, item: SuiteItem) -> tuple[str, CaseResult]:

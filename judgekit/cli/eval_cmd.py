@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 
 from judgekit.api import EvalResult, run_suite
 from judgekit.errors import ConfigError
-from judgekit.models.settings import ModelSettings, load_project_config, settings_from_config
+from judgekit.models.settings import ModelSettings, settings_for_run
 from judgekit.report.console import ConsoleProgress, render_table, table_console
 from judgekit.store import Store
 from judgekit.suite import load_suites
@@ -19,27 +18,12 @@ __all__ = ["model_settings", "run"]
 
 
 def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> ModelSettings:
-    """Model settings from ``[tool.judgekit]`` of the suite's project, overridden by flags.
-
-    The response cache lives beside the store unless ``--cache-file``, ``$JUDGEKIT_CACHE`` or
-    the project's ``cache_path`` says otherwise, so one directory holds everything a run keeps.
-    """
-    overrides: dict[str, object] = {
-        "cache": args.cache,
-        "concurrency": args.concurrency,
-        "judge_concurrency": args.judge_concurrency or args.concurrency,
-    }
-    if args.judge_model:
-        overrides["judge_model"] = args.judge_model
-    if args.timeout:
-        overrides["timeout_s"] = args.timeout
-    config = load_project_config(suite_path.resolve().parent)
-    cache_file = args.cache_file or os.environ.get("JUDGEKIT_CACHE")
-    if cache_file:
-        overrides["cache_path"] = Path(cache_file)
-    elif not ({"cache_path", "cache-path"} & set(config)):
-        overrides["cache_path"] = Path(store.path).parent / "cache.db"
-    return settings_from_config(config, **overrides)
+    """Model settings from ``[tool.judgekit]`` of the suite's project, overridden by flags."""
+    return settings_for_run(
+        suite_path.resolve().parent, store.path, cache_file=args.cache_file,
+        cache=args.cache, concurrency=args.concurrency,
+        judge_concurrency=args.judge_concurrency or args.concurrency,
+        judge_model=args.judge_model, timeout_s=args.timeout)
 
 
 def run(args: argparse.Namespace) -> int:

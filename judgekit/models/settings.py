@@ -42,6 +42,7 @@ __all__ = [
     "current_settings",
     "judge_model_name",
     "load_project_config",
+    "settings_for_run",
     "settings_from_config",
     "use_settings",
 ]
@@ -255,3 +256,26 @@ def settings_from_config(cfg: Mapping[str, Any], **overrides: Any) -> ModelSetti
         if value is not None:
             values[key] = _validate(key, value)
     return replace(_DEFAULTS, **values)
+
+
+def settings_for_run(project_dir: Path, store_path: str | Path, *,
+                     cache_file: str | Path | None = None, **overrides: Any) -> ModelSettings:
+    """The settings of one run (``judgekit eval`` or a pytest session).
+
+    ``[tool.judgekit]`` of the project holding ``project_dir``, overridden by ``overrides``
+    (None values ignored). The response cache is ``cache_file``, else ``$JUDGEKIT_CACHE``,
+    else the project's ``cache_path``, else ``cache.db`` beside the store: one directory then
+    holds everything a run keeps.
+
+    Raises:
+        ConfigError: naming the field, for a bad value in the config or the overrides.
+    """
+    from judgekit.models.cache import default_cache_path
+
+    config = load_project_config(project_dir)
+    explicit = cache_file or os.environ.get("JUDGEKIT_CACHE")
+    if explicit:
+        overrides["cache_path"] = Path(explicit)
+    elif not ({"cache_path", "cache-path"} & set(config)):
+        overrides["cache_path"] = default_cache_path(store_path)
+    return settings_from_config(config, **overrides)

@@ -144,3 +144,23 @@ def test_bad_toml_names_the_file(tmp_path: Path) -> None:
 def test_invalid_values_name_the_field(cfg: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         settings_from_config(cfg)
+
+
+def test_settings_for_run_finds_the_cache_file_in_order(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgekit.models.settings import settings_for_run
+
+    monkeypatch.delenv("JUDGEKIT_CACHE", raising=False)
+    store = tmp_path / "runs" / "judgekit.db"
+    project = tmp_path / "proj"
+    project.mkdir()
+    assert settings_for_run(project, store).cache_path == tmp_path / "runs" / "cache.db"
+    (project / "pyproject.toml").write_text('[tool.judgekit]\ncache_path = "c/replay.db"\n'
+                                            'judge_model = "gpt-4o-mini"\n')
+    found = settings_for_run(project, store, judge_model=None)
+    assert found.cache_path == project / "c" / "replay.db"
+    assert found.judge_model == "gpt-4o-mini"  # a None override leaves the config's value
+    monkeypatch.setenv("JUDGEKIT_CACHE", str(tmp_path / "env.db"))
+    assert settings_for_run(project, store).cache_path == tmp_path / "env.db"
+    flagged = settings_for_run(project, store, cache_file=tmp_path / "flag.db")
+    assert flagged.cache_path == tmp_path / "flag.db"
