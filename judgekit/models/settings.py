@@ -253,8 +253,15 @@ def settings_from_config(cfg: Mapping[str, Any], **overrides: Any) -> ModelSetti
     for key, value in overrides.items():
         if key not in _FIELDS:
             raise ConfigError(f"unknown model setting {key!r}; known: {', '.join(sorted(_FIELDS))}")
-        if value is not None:
+        if value is None:
+            continue
+        try:
             values[key] = _validate(key, value)
+        except ConfigError as exc:
+            # Not from the pyproject table: name the setting, not a file that never said it.
+            text = str(exc).replace(_where(key), f"{key} (from an option or environment "
+                                                 "variable)", 1)
+            raise ConfigError(text) from None
     return replace(_DEFAULTS, **values)
 
 

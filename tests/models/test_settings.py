@@ -164,3 +164,11 @@ def test_settings_for_run_finds_the_cache_file_in_order(
     assert settings_for_run(project, store).cache_path == tmp_path / "env.db"
     flagged = settings_for_run(project, store, cache_file=tmp_path / "flag.db")
     assert flagged.cache_path == tmp_path / "flag.db"
+
+
+def test_a_bad_override_is_named_as_an_option_not_as_the_pyproject_table() -> None:
+    from judgekit.errors import ConfigError
+    from judgekit.models.settings import settings_from_config
+
+    with pytest.raises(ConfigError, match=r"^cache \(from an option or environment variable\)"):
+        settings_from_config({}, cache="sometimes")
