@@ -82,6 +82,8 @@ MIGRATIONS: dict[int, str] = {
     CREATE INDEX calls_by_case ON calls(case_id);
     CREATE INDEX experiments_by_run ON experiments(run_id, position);
     """,
+    # Calls keep their wall-clock start so traces (LangSmith) can place them in the case.
+    2: "ALTER TABLE calls ADD COLUMN started_at REAL",
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -287,12 +289,13 @@ class Store:
             self.db.executemany(
                 "INSERT INTO calls(case_id, experiment_id, role, score_key, provider, model,"
                 " request, response_text, finish_reason, prompt_tokens, completion_tokens,"
-                " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error, started_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(case_id, experiment_id, c.role, c.score_key, c.provider, c.model,
                   _dumps(dict(c.request)), c.response_text, c.finish_reason,
                   c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_usd,
-                  c.latency_s, c.attempts, int(c.cache_hit), c.error) for c in calls],
+                  c.latency_s, c.attempts, int(c.cache_hit), c.error, c.started_at or None)
+                 for c in calls],
             )
 
     def _insert_scores(self, experiment_id: str, case_id: int | None,
@@ -467,10 +470,11 @@ class Store:
         for r in self.db.execute(
             "SELECT role, provider, model, request, response_text, finish_reason,"
             " prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_s, attempts,"
-            " cache_hit, score_key, error FROM calls WHERE case_id=? ORDER BY id", (case_id,),
+            " cache_hit, score_key, error, started_at FROM calls WHERE case_id=? ORDER BY id",
+            (case_id,),
         ):
             yield CallRecord(role=r[0], provider=r[1], model=r[2], request=_loads(r[3]),
                              response_text=r[4], finish_reason=r[5], prompt_tokens=r[6],
                              completion_tokens=r[7], cached_tokens=r[8], cost_usd=r[9],
                              latency_s=r[10], attempts=r[11], cache_hit=bool(r[12]),
-                             score_key=r[13], error=r[14])
+                             score_key=r[13], error=r[14], started_at=r[15] or 0.0)

@@ -186,6 +186,8 @@ class CallRecord:
     cache_hit: bool = False
     score_key: str | None = None
     error: str | None = None
+    #: Wall-clock (epoch seconds) start of the call, so traces can place it in time.
+    started_at: float = 0.0
 
     def usage(self) -> Usage:
         """Return this call as a :class:`Usage`.

@@ -129,7 +129,8 @@ def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
         completion_tokens=reply.completion_tokens if reply is not None else 0,
         cached_tokens=reply.cached_tokens if reply is not None else 0,
         cost_usd=cost, latency_s=latency, attempts=attempts,
-        cache_hit=reply.cache_hit if reply is not None else False, error=error))
+        cache_hit=reply.cache_hit if reply is not None else False, error=error,
+        started_at=time.time() - latency))
 
 
 async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,

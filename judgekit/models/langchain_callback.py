@@ -63,7 +63,7 @@ class JudgekitCallback(BaseCallbackHandler):
         params = {k: v for k, v in invocation.items() if k not in _NOT_PARAMS}
         with self._lock:
             self._runs[run_id] = {
-                "started": time.perf_counter(), "model": str(model),
+                "started": time.perf_counter(), "wall": time.time(), "model": str(model),
                 "provider": str(meta.get("ls_provider") or "langchain"),
                 "request": {"messages": messages, "params": params, "sample": 0},
             }
@@ -104,7 +104,7 @@ class JudgekitCallback(BaseCallbackHandler):
             finish_reason=meta.get("finish_reason") or info.get("finish_reason"),
             prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
             cost_usd=cost_usd(start["provider"], model, prompt, completion, cached),
-            latency_s=time.perf_counter() - start["started"]))
+            latency_s=time.perf_counter() - start["started"], started_at=start["wall"]))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         """Record the failed call with the provider's message."""
@@ -114,7 +114,7 @@ class JudgekitCallback(BaseCallbackHandler):
         self._record(CallRecord(
             role="target", provider="langchain", model=start["model"],
             request=start["request"], response_text=None,
-            latency_s=time.perf_counter() - start["started"],
+            latency_s=time.perf_counter() - start["started"], started_at=start["wall"],
             error=str(error) or type(error).__name__))
 
     def _pop(self, run_id: UUID) -> dict[str, Any] | None:

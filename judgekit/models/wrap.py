@@ -210,7 +210,8 @@ class _Call:
             finish_reason=self.finish_reason, prompt_tokens=prompt,
             completion_tokens=completion, cached_tokens=cached,
             cost_usd=cost_usd("openai", model, prompt, completion, cached) if priced else None,
-            latency_s=time.perf_counter() - self.started,
+            latency_s=(latency := time.perf_counter() - self.started),
+            started_at=time.time() - latency,
             error=_error_message(error) if error is not None else None)
 
 

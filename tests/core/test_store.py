@@ -25,7 +25,7 @@ def test_new_store_has_the_schema_version_and_wal(tmp_path: Path) -> None:
         tables = {r[0] for r in store.db.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"runs", "experiments", "examples", "cases", "scores", "calls"} <= tables
-    assert SCHEMA_VERSION == max(MIGRATIONS) == 1
+    assert max(MIGRATIONS) == SCHEMA_VERSION
     assert pragma(path, "user_version") == SCHEMA_VERSION
     assert pragma(path, "journal_mode") == "wal"  # persistent: any reader sees WAL
 
@@ -38,6 +38,28 @@ def test_reopening_keeps_data_and_does_not_migrate_again(tmp_path: Path) -> None
         (run,) = store.list_runs()
         assert (run.id, run.suite, run.path, run.status, dict(run.config)) == (
             run_id, "test_x", "suite.py", "running", {"repeat": 1})
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+
+
+def test_a_version_1_store_is_migrated_in_place_and_keeps_its_calls(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:  # a store as judgekit 0.1 left it
+        db.executescript(MIGRATIONS[1] + "; PRAGMA user_version=1;")
+        db.execute("INSERT INTO runs(id, suite, status, created_at) VALUES ('r1','s','complete',1)")
+        db.execute("INSERT INTO experiments(id, run_id, position, variant, variant_label,"
+                   " dataset_name, dataset_version, n_examples, repeat, evaluators, created_at)"
+                   " VALUES ('r1-1','r1',0,'{}','base','d','v',1,1,'[]',1)")
+        db.execute("INSERT INTO cases(id, experiment_id, example_id, repetition, outputs,"
+                   " latency_s, passed) VALUES (1,'r1-1','e1',0,'1',0.5,1)")
+        db.execute("INSERT INTO calls(case_id, experiment_id, role, provider, model, request,"
+                   " response_text, prompt_tokens, completion_tokens, cached_tokens,"
+                   " latency_s, attempts, cache_hit) VALUES"
+                   " (1,'r1-1','target','openai','gpt-4o','{}','hi',3,1,0,0.2,1,0)")
+        db.commit()
+    with Store(path) as store:
+        (case,) = store.iter_cases("r1-1")
+    (call,) = case.calls
+    assert (call.model, call.response_text, call.started_at) == ("gpt-4o", "hi", 0.0)
     assert pragma(path, "user_version") == SCHEMA_VERSION
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -67,9 +68,11 @@ def test_a_successful_call_is_recorded_with_tokens_and_cost() -> None:
     model = MockModel("Yes.", model="gpt-4o-mini", prompt_tokens=120, completion_tokens=8,
                       cached_tokens=100)
     rec = CaseRecorder()
+    before = time.time()
     with rec.active():
         reply = chat_sync(model, MSGS, temperature=0, seed=7)
     assert (reply.text, reply.cache_hit) == ("Yes.", False)
+    assert before <= rec.calls[0].started_at <= time.time()
     (call,) = rec.calls
     assert (call.role, call.provider, call.model, call.score_key) == \
         ("target", "mock", "gpt-4o-mini", None)
