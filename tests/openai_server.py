@@ -6,8 +6,10 @@ It speaks enough of the OpenAI REST API for the official ``openai`` SDK (and Lan
 * ``POST /v1/chat/completions``, plain or streaming (SSE; a final usage chunk when
   ``stream_options.include_usage`` is set), ``GET /v1/models``;
 * scripted replies by rule, global latency, per-reply delays;
-* rate limits (requests per second and tokens per minute, a thread-safe sliding window) answered
-  with 429 and the ``retry-after-ms`` / ``retry-after`` / ``x-ratelimit-*`` headers;
+* rate limits (requests per second and tokens per minute) answered with 429 and the
+  ``retry-after-ms`` / ``retry-after`` / ``x-ratelimit-*`` headers, modelled either as a
+  sliding window (``"window"``, the default: at most N in any second) or as a continuously
+  refilled token bucket (``"bucket"``, what OpenAI documents: the budget refills evenly);
 * faults: any status (500, 503, 400, ...), hangs (released when the client goes away or the
   server stops), connection resets, malformed bodies, and random faults at a given rate.
 
@@ -49,6 +51,7 @@ from typing import Any
 
 __all__ = [
     "FAULT_KINDS",
+    "RATE_MODELS",
     "OpenAIServer",
     "RecordedRequest",
     "Reply",
@@ -220,18 +223,71 @@ class _Window:
         }
 
 
+class _Bucket:
+    """A token bucket of ``limit`` units refilled continuously at ``limit / window`` per second,
+    as OpenAI describes its limits (a full bucket allows a burst of ``limit`` at once).
+
+    Same interface as :class:`_Window`; not thread-safe by itself.
+    """
+
+    def __init__(self, limit: float, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self.rate = limit / window
+        self.level = limit  # units available now
+        self.at = time.monotonic()
+
+    def _refill(self, now: float) -> None:
+        self.level = min(self.limit, self.level + (now - self.at) * self.rate)
+        self.at = now
+
+    def wait(self, now: float, units: float) -> float:
+        """Seconds until ``units`` more are available (0: they are now)."""
+        self._refill(now)
+        if units > self.limit:
+            return self.window
+        return 0.0 if self.level >= units else (units - self.level) / self.rate
+
+    def add(self, now: float, units: float) -> list[float]:
+        self._refill(now)
+        self.level -= units
+        return [now, units]
+
+    def adjust(self, entry: list[float], units: float) -> None:
+        """Change what an admitted request costs once its real size is known."""
+        self.level -= units - entry[1]
+        entry[1] = units
+
+    def headers(self, now: float, kind: str) -> dict[str, str]:
+        self._refill(now)
+        # OpenAI's reset: the time until the bucket is back to its full limit.
+        reset = (self.limit - self.level) / self.rate
+        return {
+            f"x-ratelimit-limit-{kind}": str(int(self.limit)),
+            f"x-ratelimit-remaining-{kind}": str(max(0, int(self.level))),
+            f"x-ratelimit-reset-{kind}": _format_duration(max(0.0, reset)),
+        }
+
+
+#: Rate-limit models :meth:`OpenAIServer.rate_limit` offers.
+RATE_MODELS = ("window", "bucket")
+
+
 class _RateLimiter:
     """Requests per second and tokens per minute, checked and charged atomically."""
 
-    def __init__(self, rps: float | None, tpm: float | None) -> None:
+    def __init__(self, rps: float | None, tpm: float | None, model: str = "window") -> None:
+        if model not in RATE_MODELS:
+            raise ValueError(f"unknown rate-limit model {model!r}; choose from {RATE_MODELS}")
+        kind = _Window if model == "window" else _Bucket
         self._lock = threading.Lock()
-        self.requests: _Window | None = None
-        self.tokens: _Window | None = None
+        self.requests: _Window | _Bucket | None = None
+        self.tokens: _Window | _Bucket | None = None
         if rps is not None:
             # Below 1 rps the window grows instead: rps=0.5 is one request per 2 seconds.
-            self.requests = _Window(rps, 1.0) if rps >= 1 else _Window(1, 1.0 / rps)
+            self.requests = kind(rps, 1.0) if rps >= 1 else kind(1, 1.0 / rps)
         if tpm is not None:
-            self.tokens = _Window(tpm, 60.0)
+            self.tokens = kind(tpm, 60.0)
 
     def admit(self, tokens: int) -> tuple[float, dict[str, str], list[float] | None]:
         """Try to admit a request of ``tokens`` estimated tokens.
@@ -478,16 +534,25 @@ class OpenAIServer:
         with self._lock:
             self._rules.append(_Rule(match, reply, times))
 
-    def rate_limit(self, rps: float | None = None, tpm: float | None = None) -> None:
+    def rate_limit(self, rps: float | None = None, tpm: float | None = None, *,
+                   model: str = "window") -> None:
         """Limit chat requests per second and/or tokens per minute (None for both: no limit).
 
         Requests beyond the limit get 429 with ``retry-after-ms``, ``retry-after`` and the
         ``x-ratelimit-*`` headers; admitted ones carry the ``x-ratelimit-*`` headers too.
         Rejected requests use no quota. Tokens are charged as the prompt estimate on
         admission, then corrected to prompt + completion tokens of the reply.
+
+        Args:
+            rps: Requests per second.
+            tpm: Tokens per minute.
+            model: ``"window"``: a sliding window, at most ``rps`` requests in any second
+                (``x-ratelimit-reset-*``: until the window is empty). ``"bucket"``: a token
+                bucket refilled continuously, as OpenAI's limits are (a full bucket allows a
+                burst of ``rps``; reset: until it is full again).
         """
         with self._lock:
-            self._limiter = _RateLimiter(rps, tpm) if rps or tpm else None
+            self._limiter = _RateLimiter(rps, tpm, model) if rps or tpm else None
 
     def fault_rate(self, p: float, kinds: Iterable[str] = ("429", "500", "503", "reset",
                                                             "malformed"),

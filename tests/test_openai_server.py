@@ -329,6 +329,34 @@ def test_rate_limit_is_a_sliding_window_under_concurrency(openai_server: OpenAIS
     assert admitted[-1] - admitted[0] < 2
 
 
+def test_rate_limit_bucket_refills_continuously(openai_server: OpenAIServer) -> None:
+    # OpenAI's model: a full bucket allows a burst of the limit, then one request back every
+    # 1/rps seconds (not the whole budget at once when a window slides past).
+    openai_server.rate_limit(rps=4, model="bucket")
+    with client(openai_server) as c:
+        oks = [c.chat.completions.with_raw_response.create(model="m", messages=USER)
+               for _ in range(4)]
+        with pytest.raises(openai.RateLimitError) as info:
+            c.chat.completions.create(model="m", messages=USER)
+        headers = info.value.response.headers
+        wait_ms = int(headers["retry-after-ms"])
+        assert 0 < wait_ms <= 250  # one request refills in 1/4 s
+        assert headers["x-ratelimit-remaining-requests"] == "0"
+        # reset: until the bucket is full again, about a second after the burst
+        assert headers["x-ratelimit-reset-requests"].endswith(("ms", "s"))
+        assert [r.headers["x-ratelimit-remaining-requests"] for r in oks] == ["3", "2", "1", "0"]
+        time.sleep(wait_ms / 1000)
+        c.chat.completions.create(model="m", messages=USER)  # one request refilled
+        with pytest.raises(openai.RateLimitError):
+            c.chat.completions.create(model="m", messages=USER)  # but only one
+    assert openai_server.count(status=429) == 2
+
+
+def test_rate_limit_model_is_checked(openai_server: OpenAIServer) -> None:
+    with pytest.raises(ValueError, match="bucket"):
+        openai_server.rate_limit(rps=1, model="leaky")
+
+
 def test_rate_limit_tokens_per_minute(openai_server: OpenAIServer) -> None:
     long = "x" * 400  # 100 prompt tokens; the reply "OK" adds 1
     openai_server.rate_limit(tpm=250)
