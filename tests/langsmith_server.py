@@ -22,8 +22,8 @@ Routes (paths as the SDK sends them, relative to ``LANGSMITH_ENDPOINT``):
   ``data_type``, ``metadata``, ``limit``/``offset``), ``GET|PATCH|DELETE /datasets/{id}``,
   ``GET /datasets/{id}/versions``, ``GET /datasets/{id}/version`` (``as_of`` or ``tag``),
   ``PUT /datasets/{id}/tags``.
-* examples: ``POST /examples``, ``POST /examples/bulk``, the multipart upload
-  ``POST /v1/platform/datasets/{id}/examples``, ``GET /examples`` (``dataset``, ``id``,
+* examples: ``POST /examples``, ``POST /examples/bulk``, the multipart upload and update
+  ``POST|PATCH /v1/platform/datasets/{id}/examples``, ``GET /examples`` (``dataset``, ``id``,
   ``as_of`` (a timestamp or a tag), ``splits``, ``metadata``, ``limit``/``offset``),
   ``GET|PATCH|DELETE /examples/{id}``.
 * sessions (projects, experiments): ``POST /sessions`` (``upsert``), ``GET /sessions`` (``id``,
@@ -404,6 +404,7 @@ class LangSmithServer:
             ("GET", rf"/datasets/{uid}/version", self._read_version),
             ("PUT", rf"/datasets/{uid}/tags", self._tag_version),
             ("POST", rf"/v1/platform/datasets/{uid}/examples", self._upload_examples),
+            ("PATCH", rf"/v1/platform/datasets/{uid}/examples", self._update_examples),
             ("POST", r"/examples", self._create_example),
             ("POST", r"/examples/bulk", self._create_examples),
             ("GET", r"/examples", self._list_examples),
@@ -718,23 +719,42 @@ class LangSmithServer:
                                          item.get("id"), item, now))
         return out
 
-    def _upload_examples(self, req: Request, id: str) -> dict[str, Any]:
-        """The multipart upload: parts ``{id}``, ``{id}.inputs``, ``{id}.outputs``, ..."""
-        self._dataset(id)
+    @staticmethod
+    def _example_parts(req: Request) -> dict[str, dict[str, Any]]:
+        """Rows of a multipart example upload: parts ``{id}``, ``{id}.inputs``, ...``"""
         rows: dict[str, dict[str, Any]] = {}
         for name, _, data in _parse_multipart(req.headers.get("content-type", ""), req.body):
             ex_id, _, field = name.partition(".")
             row = rows.setdefault(ex_id, {})
             if field.startswith("attachment"):
-                continue  # attachments are accepted and not kept
+                continue  # attachments (and their operations) are accepted and not kept
             value = json.loads(data) if data else None
             if field:
                 row[field] = value
             elif isinstance(value, dict):
                 row.update({k: v for k, v in value.items() if k not in ("inputs", "outputs")})
-        now = self._now()
-        ids = [self._put_example(id, ex_id, row, now)["id"] for ex_id, row in rows.items()]
+        return rows
+
+    def _upload_examples(self, req: Request, id: str) -> dict[str, Any]:
+        self._dataset(id)
+        now = self._now()  # one upload is one dataset version
+        ids = [self._put_example(id, ex_id, row, now)["id"]
+               for ex_id, row in self._example_parts(req).items()]
         return {"example_ids": ids, "count": len(ids), "as_of": _iso(now)}
+
+    def _update_examples(self, req: Request, id: str) -> dict[str, Any]:
+        self._dataset(id)
+        rows = self._example_parts(req)
+        for ex_id in rows:
+            if self.examples.get(_uuid(ex_id, "example id"), {}).get("dataset_id") != id:
+                raise HTTPError(404, f"Example {ex_id} not found in this dataset")
+        now = self._now()
+        for ex_id, row in rows.items():
+            old = self.examples[ex_id]
+            fields = {"inputs": old["inputs"], "outputs": old["outputs"],
+                      "metadata": old["metadata"], **row}
+            self._put_example(id, ex_id, fields, now)
+        return {"example_ids": list(rows), "count": len(rows), "as_of": _iso(now)}
 
     def _example(self, example_id: str) -> dict[str, Any]:
         ex = self.examples.get(example_id)
