@@ -6,13 +6,20 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from judgekit.api import EvalResult, run_suite
+from judgekit.cli.sync_cmd import git_commit, langsmith_config, send_run, wants_langsmith
 from judgekit.errors import ConfigError
 from judgekit.models.settings import ModelSettings, settings_for_run
 from judgekit.report.console import ConsoleProgress, render_table, table_console
 from judgekit.store import Store
 from judgekit.suite import load_suites
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from judgekit.langsmith.config import LangSmithConfig
 
 __all__ = ["model_settings", "run"]
 
@@ -35,28 +42,44 @@ def run(args: argparse.Namespace) -> int:
     for out in (args.json, args.junit):
         if out and out != "-" and not Path(out).parent.exists():
             raise ConfigError(f"cannot write {out}: directory {Path(out).parent} does not exist")
+    # Checked before anything runs: a missing LangSmith key or package is a usage error.
+    langsmith = langsmith_config() if wants_langsmith(args) else None
     # `--json -` owns stdout: the table goes to stderr so the JSON stays parseable.
     console = table_console(stderr=args.json == "-")
     results: list[EvalResult] = []
+    sent: dict[str, dict[str, Any]] = {}
+    suite_file = Path(str(args.path).partition("::")[0])
+    # The commit the suite ran at, kept with the run so a later `judgekit sync` can say it.
+    config: dict[str, Any] = {"argv": sys.argv[1:]}
+    commit = git_commit(suite_file)
+    if commit:
+        config["git_commit"] = commit
     with Store(args.store) as store:
-        models = model_settings(args, Path(str(args.path).partition("::")[0]), store)
+        models = model_settings(args, suite_file, store)
         for s in suites:
             result = run_suite(
                 s, store=store, concurrency=args.concurrency, repeat=args.repeat,
                 resume=args.resume, retry_errors=args.retry_errors,
                 progress=ConsoleProgress(table_console(stderr=True)),
-                config={"argv": sys.argv[1:]}, models=models,
+                config=config, models=models,
             )
             render_table(store, result.run_id, s.qualname, result.experiments, console)
             results.append(result)
+            if langsmith is not None:
+                sent[result.run_id] = _send(store, result.run_id, args, console, langsmith)
         if args.json:
             docs = [r.to_json() for r in results]
+            for d in docs:
+                if d["run_id"] in sent:
+                    d["langsmith"] = sent[d["run_id"]]
             doc = docs[0]
             if len(docs) > 1:
                 # Several suites in one file: one object, every experiment naming its suite.
                 doc = {**docs[0], "suite": str(args.path), "runs": [d["run_id"] for d in docs],
                        "experiments": [{**e, "suite": d["suite"]} for d in docs
                                        for e in d["experiments"]]}
+                if sent:
+                    doc["langsmith"] = [d["langsmith"] for d in docs if "langsmith" in d]
             text = json.dumps(doc, indent=2, ensure_ascii=False, default=repr)
             if args.json == "-":
                 print(text)
@@ -69,3 +92,18 @@ def run(args: argparse.Namespace) -> int:
                 target = args.junit if i == 0 else f"{args.junit}.{i}"
                 write_junit(target, store, r.run, r.experiments)
     return max(r.exit_code(strict=args.strict) for r in results)
+
+
+def _send(store: Store, run_id: str, args: argparse.Namespace, console: Console,
+          config: LangSmithConfig) -> dict[str, Any]:
+    """Send a finished run to LangSmith. A failure is printed as an error with the command
+    that retries it; it does not change the eval's exit code (the run is safe in the store)."""
+    from judgekit.langsmith.remote import LangSmithError
+
+    try:
+        return send_run(store, run_id, args, console, config).to_json()
+    except LangSmithError as exc:
+        err = table_console(stderr=True)
+        err.print(f"error: {exc}; run {run_id} is stored locally: `judgekit sync {run_id}` "
+                  "sends it again", style="bold red", highlight=False, soft_wrap=True)
+        return {"run_id": run_id, "error": str(exc)}

@@ -85,6 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--strict", action="store_true",
                     help="exit 1 when any check fails, errors or is skipped, not only on goals")
     ev.add_argument("--debug", action="store_true", help="show tracebacks")
+    ev.add_argument("--langsmith", action=argparse.BooleanOptionalAction, default=None,
+                    help="send the run to LangSmith when it is stored (also "
+                         "$JUDGEKIT_LANGSMITH=1): dataset, experiments, traces, feedback")
+    _langsmith_naming(ev)
     ev.set_defaults(func="judgekit.cli.eval_cmd:run")
 
     runs = sub.add_parser("runs", help="list stored experiments")
@@ -123,10 +127,30 @@ def build_parser() -> argparse.ArgumentParser:
                            help="do not ask (needed when not on a terminal)")
         c.set_defaults(func=f"judgekit.cli.cache_cmd:{action}")
 
+    sy = sub.add_parser("sync", help="send stored runs to LangSmith",
+                        description="Send stored runs to LangSmith (LANGSMITH_ENDPOINT, "
+                                    "LANGSMITH_API_KEY): the dataset, one experiment per "
+                                    "variant with a trace per case, and feedback per score. "
+                                    "Sending again creates nothing twice.")
+    sy.add_argument("runs", nargs="+", metavar="RUN", help="run id (or a prefix of one)")
+    sy.add_argument("--store", metavar="PATH", help=store_help)
+    _langsmith_naming(sy)
+    sy.add_argument("--json", metavar="FILE", help="write what was sent, with URLs (- = stdout)")
+    sy.add_argument("--debug", action="store_true", help="show tracebacks")
+    sy.set_defaults(func="judgekit.cli.sync_cmd:sync")
+
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     evs.set_defaults(func="judgekit.cli.show_cmd:evaluators")
     return parser
+
+
+def _langsmith_naming(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--langsmith-project", metavar="PREFIX",
+                   help="LangSmith experiment names PREFIX:<variant>:<run> (default: the suite)")
+    p.add_argument("--dataset-name", metavar="NAME",
+                   help="LangSmith dataset name (default: the data file's stem, or the suite "
+                        "name for inline data)")
 
 
 def _version() -> str:
