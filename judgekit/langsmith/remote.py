@@ -59,7 +59,7 @@ def import_langsmith() -> Any:
 
 
 _STATUS = re.compile(r"\b([1-5]\d\d)\b")
-_WHERE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) ?(\S+?)(?:[\s.,]|$)")
+_WHERE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) ?(\S+)")
 
 
 def describe_failure(exc: BaseException, endpoint: str) -> str:
@@ -74,7 +74,7 @@ def describe_failure(exc: BaseException, endpoint: str) -> str:
     where = ""
     m = _WHERE.search(text)
     if m:
-        path = m.group(2).replace(endpoint, "") or "/"
+        path = m.group(2).rstrip(".,;:").replace(endpoint, "") or "/"
         where = f" to {m.group(1)} {path.split('?')[0]}"
     if isinstance(exc, ls_utils.LangSmithAuthError):
         return (f"LangSmith at {endpoint} rejected the API key (401){where}: check "

@@ -1,0 +1,207 @@
+"""Failures are loud and safe: nothing sent unless asked, clear messages, exit 2, resumable.
+
+One ``judgekit eval`` (without ``--langsmith``) fills a store; each test then runs
+``judgekit sync`` against a fresh local LangSmith server, misconfigured or failing on purpose.
+``judgekit sync`` only reads the store, so the tests share it.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from e2e_support import Ran, judgekit, query, write
+from langsmith_server import LangSmithServer
+from openai_server import OpenAIServer
+from sync_support import QA, ls_env, roots, serve, write_suite
+
+from judgekit.langsmith.remote import FEEDBACK_ATTEMPTS, HTTP_TRIES, RUN_ATTEMPTS
+
+pytest.importorskip("langsmith")
+
+Stored = tuple[Path, Ran, OpenAIServer]
+N_EXPERIMENTS = 2
+RUNS_PER_CASE = 4  # root + target llm + judge run + judge llm
+N_FEEDBACK = len(QA) * 2  # exact_match and cot_qa per case
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stored]:
+    root = tmp_path_factory.mktemp("ls-fail")
+    write_suite(root)
+    with OpenAIServer() as oai, LangSmithServer() as ls:
+        serve(oai)
+        # LangSmith is configured, but nobody asked to send: not one request may reach it.
+        ran = judgekit("eval", "suites/qa.py", cwd=root, srv=oai, env=ls_env(ls))
+        assert ran.returncode == 0, ran.output
+        assert ls.requests == []
+        assert "langsmith" not in ran.doc
+        yield root, ran, oai
+
+
+def _cases(root: Path) -> list[tuple[object, ...]]:
+    return query(root / "store.db", "SELECT experiment_id, example_id, repetition, outputs,"
+                 " passed FROM cases ORDER BY experiment_id, example_id")
+
+
+def _assert_complete(ls: LangSmithServer) -> None:
+    """Everything of the run is there exactly once."""
+    exps = ls.experiments()
+    assert len(exps) == N_EXPERIMENTS
+    assert len(ls.runs) == N_EXPERIMENTS * len(QA) * RUNS_PER_CASE
+    for exp in exps:
+        rs = roots(ls, exp["id"])
+        assert len(rs) == len(QA)
+        assert {r["reference_example_id"] for r in rs} == set(ls.examples)
+        case_fb = [f for f in ls.feedback.values() if f.get("run_id") in {r["id"] for r in rs}]
+        assert len(case_fb) == N_FEEDBACK
+    assert len(ls.examples) == len(QA)
+
+
+def test_no_flag_and_no_env_sends_nothing(stored: Stored) -> None:
+    # Checked in the fixture (the eval ran with a LangSmith endpoint and key in its
+    # environment); here: JUDGEKIT_LANGSMITH=0 is as good as unset.
+    root, _, oai = stored
+    with LangSmithServer() as ls:
+        ran = judgekit("eval", "suites/qa.py", cwd=root, srv=oai,
+                       env=ls_env(ls, JUDGEKIT_LANGSMITH="0"))
+        assert ran.returncode == 0, ran.output
+        assert ls.requests == []
+
+
+def test_a_500_on_runs_fails_loudly_and_a_second_sync_completes(stored: Stored) -> None:
+    root, ran, oai = stored
+    run_id = ran.doc["run_id"]
+    before = _cases(root)
+    with LangSmithServer() as ls:
+        # Every try of the first runs upload fails: the SDK would log it and move on.
+        ls.fail("POST", "/runs/multipart", 500, times=RUN_ATTEMPTS * HTTP_TRIES)
+        first = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert first.returncode == 2, first.output
+        (line,) = [x for x in first.stderr.splitlines() if x.strip()]
+        assert line.startswith(f"error: LangSmith at {ls.url} answered 500 to POST "
+                               "/runs/multipart")
+        assert f"`judgekit sync {run_id}` sends it again" in line
+        assert "Traceback" not in first.output
+        assert len(ls.datasets) == 1 and len(ls.experiments()) == 1  # it failed mid-sync
+        assert ls.runs == {}
+        # The local results are untouched.
+        assert query(root / "store.db", "PRAGMA integrity_check") == [("ok",)]
+        assert _cases(root) == before
+        second = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert second.returncode == 0, second.output
+        _assert_complete(ls)
+
+
+def test_a_failure_after_the_first_experiment_resumes_without_duplicates(stored: Stored) -> None:
+    root, ran, oai = stored
+    run_id = ran.doc["run_id"]
+    with LangSmithServer() as ls:
+        # The first experiment's runs and feedback go up, then closing it fails.
+        ls.fail("PATCH", "/sessions/", 503, times=HTTP_TRIES)
+        first = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert first.returncode == 2, first.output
+        assert "answered 503 to PATCH /sessions/" in first.stderr
+        assert len(ls.runs) == len(QA) * RUNS_PER_CASE
+        second = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert second.returncode == 0, second.output
+        _assert_complete(ls)
+
+
+def test_429_and_a_passing_500_are_retried(stored: Stored) -> None:
+    root, ran, oai = stored
+    with LangSmithServer() as ls:
+        ls.fail("POST", "/runs/multipart", 429, times=1, retry_after=0)
+        ls.fail("POST", "/feedback", 500, times=FEEDBACK_ATTEMPTS)
+        ls.fail("POST", "/datasets", 502, times=1)
+        again = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai, env=ls_env(ls))
+        assert again.returncode == 0, again.output
+        _assert_complete(ls)
+        assert ("POST", "/runs/multipart", 429) in ls.requests
+
+
+def test_wrong_key_is_a_clear_error(stored: Stored) -> None:
+    root, ran, oai = stored
+    with LangSmithServer() as ls:
+        bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
+                       env=ls_env(ls, LANGSMITH_API_KEY="lsv2_wrong"))
+        assert bad.returncode == 2
+        assert f"error: LangSmith at {ls.url} rejected the API key (401)" in bad.stderr
+        assert "LANGSMITH_API_KEY" in bad.stderr and "lsv2" not in bad.stderr
+        assert ls.datasets == {}
+
+
+def test_no_key_sends_nothing(stored: Stored) -> None:
+    root, ran, oai = stored
+    with LangSmithServer() as ls:
+        env = {"LANGSMITH_ENDPOINT": ls.url}
+        bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai, env=env)
+        assert bad.returncode == 2
+        assert "error: LangSmith needs an API key: set LANGSMITH_API_KEY" in bad.stderr
+        # eval --langsmith checks before running anything.
+        n_runs = len(query(root / "store.db", "SELECT id FROM runs"))
+        ev = judgekit("eval", "suites/qa.py", "--langsmith", cwd=root, srv=oai, env=env)
+        assert ev.returncode == 2 and "needs an API key" in ev.stderr
+        assert len(query(root / "store.db", "SELECT id FROM runs")) == n_runs
+        assert ls.requests == []
+
+
+def test_langchain_variables_are_read_too(stored: Stored) -> None:
+    root, ran, oai = stored
+    with LangSmithServer() as ls:
+        env = {"LANGCHAIN_ENDPOINT": ls.url, "LANGCHAIN_API_KEY": ls.api_key}
+        ok = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai, env=env)
+        assert ok.returncode == 0, ok.output
+        _assert_complete(ls)
+
+
+def test_unreachable_endpoint_is_a_clear_error(stored: Stored) -> None:
+    root, ran, oai = stored
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
+                   env={"LANGSMITH_ENDPOINT": url, "LANGSMITH_API_KEY": "k"})
+    assert bad.returncode == 2
+    assert bad.stderr.startswith(f"error: cannot reach LangSmith at {url}")
+    assert "LANGSMITH_ENDPOINT" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_missing_langsmith_package_says_how_to_install(stored: Stored, tmp_path: Path) -> None:
+    root, ran, oai = stored
+    # A `langsmith` that cannot be imported shadows the real one.
+    write(tmp_path / "shadow" / "langsmith" / "__init__.py", "raise ImportError('absent')\n")
+    with LangSmithServer() as ls:
+        bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
+                       env=ls_env(ls, PYTHONPATH=str(tmp_path / "shadow")))
+        assert bad.returncode == 2
+        assert "pip install 'judgekit[langsmith]'" in bad.stderr
+        assert ls.requests == []
+
+
+def test_eval_keeps_its_exit_code_when_langsmith_fails(stored: Stored) -> None:
+    root, _, oai = stored
+    with LangSmithServer() as ls:
+        ls.fail("POST", "/runs/multipart", 500, times=RUN_ATTEMPTS * HTTP_TRIES)
+        ev = judgekit("eval", "suites/qa.py", "--langsmith", cwd=root, srv=oai,
+                      env=ls_env(ls))
+        assert ev.returncode == 0, ev.output  # the goals decide; the run is stored
+        run_id = ev.doc["run_id"]
+        assert "error: LangSmith at" in ev.stderr and f"judgekit sync {run_id}" in ev.stderr
+        assert ev.doc["langsmith"]["error"].startswith("LangSmith at")
+        again = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert again.returncode == 0, again.output
+        _assert_complete(ls)
+
+
+def test_env_variable_asks_eval_to_send(stored: Stored) -> None:
+    root, _, oai = stored
+    with LangSmithServer() as ls:
+        ev = judgekit("eval", "suites/qa.py", cwd=root, srv=oai,
+                      env=ls_env(ls, JUDGEKIT_LANGSMITH="1"))
+        assert ev.returncode == 0, ev.output
+        _assert_complete(ls)
+        assert "compare: " in ev.stdout
