@@ -150,6 +150,42 @@ def test_clients_are_shared_within_a_loop_and_never_across_loops(
     assert openai_env.count(status=200) == 4
 
 
+def test_calls_in_flight_spread_over_pools_of_at_most_16(openai_env: OpenAIServer) -> None:
+    # One SDK pool per 16 requests in flight: its per-request scan of every connection is what
+    # made 64+ concurrent calls CPU-bound (see _PER_CLIENT). Few calls stay on one pool.
+    openai_env.latency = 0.3
+    model = OpenAIModel("m")
+
+    async def run() -> tuple[int, int, list[int]]:
+        await model.complete(MESSAGES, {}, timeout=10)
+        await model.complete(MESSAGES, {}, timeout=10)
+        (pools,) = judgekit.models.openai._clients[asyncio.get_running_loop()].clients.values()
+        sequential = len(pools)
+        seen: list[int] = []
+
+        async def one() -> None:
+            await model.complete(MESSAGES, {}, timeout=10)
+
+        async def watch() -> None:
+            busy = judgekit.models.openai._clients[asyncio.get_running_loop()].busy
+            for _ in range(10):
+                await asyncio.sleep(0.02)
+                seen.extend(n for counts in busy.values() for n in counts)
+
+        await asyncio.gather(watch(), *(one() for _ in range(40)))
+        (counts,) = judgekit.models.openai._clients[asyncio.get_running_loop()].busy.values()
+        return sequential, len(pools), [*seen, *counts]
+
+    sequential, concurrent, busy = asyncio.run(run())
+    assert sequential == 1
+    assert concurrent == 3  # 40 in flight: 16 + 16 + 8
+    assert max(busy) <= 16 and busy[-3:] == [0, 0, 0]  # every lease was given back
+    # The two sequential calls shared one keep-alive connection.
+    peers = [r.peer for r in openai_env.requests]
+    assert peers[0] == peers[1]
+    assert openai_env.count(status=200) == 42
+
+
 def test_a_different_key_gets_its_own_client(openai_env: OpenAIServer) -> None:
     async def clients() -> tuple[Any, Any]:
         return (await OpenAIModel("m")._get_client(),
