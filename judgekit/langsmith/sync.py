@@ -222,7 +222,14 @@ class _Session:
                 {"id": p["id"], "inputs": p["inputs"], "outputs": p["outputs"] or {},
                  "metadata": p["metadata"]} for p in update])
         if delete:
-            call(self.client.delete_examples, delete)
+            try:
+                call(self.client.delete_examples, delete)
+            except LangSmithError as exc:
+                if " 405 " not in f"{exc} " and " 404 " not in f"{exc} ":
+                    raise
+                # A server without the bulk route: one DELETE /examples/{id} each.
+                for example_id in delete:
+                    call(self.client.delete_example, example_id)
         sync = DatasetSync(name=name, id=dataset_id, url=self.dataset_url(dataset_id),
                            version=None, created=created, added=len(add),
                            updated=len(update), deleted=len(delete))
