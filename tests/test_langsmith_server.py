@@ -54,7 +54,7 @@ def make_client(langsmith_env: LangSmithServer) -> Iterator[ClientFactory]:
 
     yield make
     for client in clients:
-        client.cleanup()
+        client.close()  # flushes, stops the background threads, closes the session
     clients.clear()
     deadline = time.monotonic() + 5
     while set(_sdk_threads()) - before and time.monotonic() < deadline:
