@@ -25,7 +25,8 @@ Routes (paths as the SDK sends them, relative to ``LANGSMITH_ENDPOINT``):
 * examples: ``POST /examples``, ``POST /examples/bulk``, the multipart upload and update
   ``POST|PATCH /v1/platform/datasets/{id}/examples``, ``GET /examples`` (``dataset``, ``id``,
   ``as_of`` (a timestamp or a tag), ``splits``, ``metadata``, ``limit``/``offset``),
-  ``GET|PATCH|DELETE /examples/{id}``.
+  ``GET|PATCH|DELETE /examples/{id}``, ``DELETE /examples?example_ids=...`` and the hard
+  delete ``POST /v1/platform/datasets/examples/delete``.
 * sessions (projects, experiments): ``POST /sessions`` (``upsert``), ``GET /sessions`` (``id``,
   ``name``, ``name_contains``, ``reference_dataset``, ``reference_free``, ``metadata``),
   ``GET|PATCH|DELETE /sessions/{id}``.
@@ -411,6 +412,8 @@ class LangSmithServer:
             ("GET", rf"/examples/{uid}", self._read_example),
             ("PATCH", rf"/examples/{uid}", self._update_example),
             ("DELETE", rf"/examples/{uid}", self._delete_example),
+            ("DELETE", r"/examples", self._delete_examples),
+            ("POST", r"/v1/platform/datasets/examples/delete", self._hard_delete_examples),
             ("POST", r"/sessions", self._create_session),
             ("GET", r"/sessions", self._list_sessions),
             ("GET", rf"/sessions/{uid}", self._read_session),
@@ -816,12 +819,38 @@ class LangSmithServer:
         self._put_example(ex["dataset_id"], id, fields, self._now())
         return {"message": "Example updated successfully"}
 
-    def _delete_example(self, req: Request, id: str) -> dict[str, Any]:
-        ex = self._example(id)
-        now = self._now()
-        del self.examples[id]
-        self._history[id].append((now, None))
+    def _remove_example(self, example_id: str, now: dt.datetime) -> None:
+        """Delete an example: gone from now on, still there for ``as_of`` earlier versions."""
+        ex = self._example(example_id)
+        del self.examples[example_id]
+        self._history[example_id].append((now, None))
         self.datasets[ex["dataset_id"]]["modified_at"] = _iso(now)
+
+    def _delete_example(self, req: Request, id: str) -> dict[str, Any]:
+        self._remove_example(id, self._now())
+        return {}
+
+    def _delete_examples(self, req: Request) -> dict[str, Any]:
+        """``DELETE /examples?example_ids=...`` (the SDK's ``delete_examples``)."""
+        ids = [_uuid(i, "example_ids") for i in req.args("example_ids")]
+        for ex_id in ids:
+            self._example(ex_id)  # all or nothing: check every id first
+        now = self._now()  # one call is one dataset version
+        for ex_id in ids:
+            self._remove_example(ex_id, now)
+        return {}
+
+    def _hard_delete_examples(self, req: Request) -> dict[str, Any]:
+        """``POST /v1/platform/datasets/examples/delete`` (``delete_examples(hard_delete=True)``):
+        gone, history included."""
+        body = req.json() or {}
+        ids = [_uuid(i, "example_ids") for i in body.get("example_ids") or []]
+        for ex_id in ids:
+            self._example(ex_id)
+        now = self._now()
+        for ex_id in ids:
+            self.datasets[self.examples.pop(ex_id)["dataset_id"]]["modified_at"] = _iso(now)
+            self._history.pop(ex_id, None)
         return {}
 
     # --- sessions (projects / experiments) ---------------------------------------------------

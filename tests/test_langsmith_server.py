@@ -208,7 +208,8 @@ def test_datasets_and_examples_round_trip(examples_multipart: bool, make_client:
     assert [d.name for d in client.list_datasets(dataset_name_contains="q")] == ["qa"]
 
 
-def test_dataset_versions_and_as_of(make_client: ClientFactory) -> None:
+def test_dataset_versions_as_of_and_deletes(make_client: ClientFactory,
+                                            langsmith_env: LangSmithServer) -> None:
     client = make_client()
     ds = client.create_dataset("qa")
     ex = client.create_example(inputs={"q": "2+2"}, dataset_id=ds.id,
@@ -229,6 +230,15 @@ def test_dataset_versions_and_as_of(make_client: ClientFactory) -> None:
     assert len(list(client.list_examples(dataset_id=ds.id, as_of=v1))) == 1
     assert len(list(client.list_examples(dataset_id=ds.id))) == 2
     assert client.read_example(ex.id).outputs == {"answer": "4"}
+
+    client.delete_examples([ex.id])
+    assert [e.inputs for e in client.list_examples(dataset_id=ds.id)] == [{"q": "3+3"}]
+    assert len(list(client.list_examples(dataset_id=ds.id, as_of="prod"))) == 1  # history kept
+    with pytest.raises(ls_utils.LangSmithNotFoundError):
+        client.delete_examples([ex.id])
+    other = client.create_example(inputs={"q": "x"}, dataset_id=ds.id)
+    client.delete_examples([other.id], hard_delete=True)
+    assert str(other.id) not in langsmith_env.examples
 
 
 # --- projects, runs, feedback -----------------------------------------------------------------
