@@ -50,3 +50,28 @@ def test_llm_judges_example_grades_offline_with_unscored_apart() -> None:
     assert verdicts[("moon", "cot_qa")][0] == "unscored"
     assert verdicts[("paris", "concise")] == ["ok", "8", "agreement", "0.33"]
     assert "16 judge calls" in out.stdout
+
+
+def test_langsmith_sync_example_sends_to_the_given_endpoint(tmp_path: Path) -> None:
+    import os
+
+    from langsmith_server import LangSmithServer
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LANGSMITH_", "LANGCHAIN_"))}
+    with LangSmithServer() as srv:
+        out = subprocess.run([sys.executable, str(ROOT / "examples" / "langsmith_sync.py")],
+                             cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                             env={**env, "LANGSMITH_ENDPOINT": srv.url,
+                                  "LANGSMITH_API_KEY": srv.api_key})
+        assert out.returncode == 0, out.stderr
+        (ds,) = srv.datasets.values()
+        assert ds["name"] == "capitals" and len(srv.examples) == 3
+        assert len(srv.experiments()) == 2
+        llm_runs = [r for r in srv.runs.values() if r["run_type"] == "llm"]
+        assert len(llm_runs) == 6 and all(r["total_tokens"] for r in llm_runs)
+    assert out.stdout.count("experiment capitals:") == 2
+    assert f"/datasets/{ds['id']}/compare?selectedSessions=" in out.stdout
+    # Without a key it says so and sends nothing.
+    quiet = subprocess.run([sys.executable, str(ROOT / "examples" / "langsmith_sync.py")],
+                           cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
+    assert quiet.returncode == 0 and "nothing was sent" in quiet.stdout
