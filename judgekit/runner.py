@@ -16,7 +16,7 @@ import inspect
 import os
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -32,6 +32,7 @@ from judgekit.summary import summarize
 from judgekit.types import SKIPPED, CaseError, CaseResult, Example, Score, Usage
 
 __all__ = [
+    "DoneCases",
     "ExperimentPlan",
     "Progress",
     "RunPlan",
@@ -52,6 +53,37 @@ class Progress(Protocol):
     def finish(self, plan: RunPlan) -> None: ...
 
 
+class DoneCases:
+    """The cases of an experiment that are in the store, as far as this process knows.
+
+    It holds the ``(example_id, repetition)`` keys that were stored before the plan was made
+    (what ``--resume`` skips) and only *counts* the cases stored since: each is stored once and
+    never looked up again (:meth:`RunPlan.work` yields every key once), and keeping 100,000 keys
+    would cost ~13 MB, the only part of a run's memory that grew with its size. ``len()`` is
+    the number stored; ``in`` answers for the keys stored before the plan.
+    """
+
+    __slots__ = ("_added", "_before")
+
+    def __init__(self, before: Iterable[tuple[str, int]] = ()) -> None:
+        self._before = set(before)
+        self._added = 0
+
+    def add(self, key: tuple[str, int]) -> None:
+        """Count a case just stored (stored once: its key is not kept)."""
+        if key not in self._before:
+            self._added += 1
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._before
+
+    def __len__(self) -> int:
+        return len(self._before) + self._added
+
+    def __repr__(self) -> str:
+        return f"DoneCases({len(self)} stored, {len(self._before)} before this plan)"
+
+
 @dataclass
 class ExperimentPlan:
     """One variant of a run and how far it has got."""
@@ -61,7 +93,7 @@ class ExperimentPlan:
     variant: dict[str, Any]
     label: str
     n_expected: int
-    done: set[tuple[str, int]] = field(default_factory=set)
+    done: DoneCases = field(default_factory=DoneCases)
     n_done: int = 0
     n_passed: int = 0
     n_skipped: int = 0
@@ -150,7 +182,7 @@ def plan_run(
                 store.delete_error_cases(row.id)
             plans.append(ExperimentPlan(row.id, row.position, dict(row.variant),
                                         row.variant_label, row.n_expected,
-                                        store.finished_cases(row.id)))
+                                        DoneCases(store.finished_cases(row.id))))
         return RunPlan(run.id, suite, store, plans, examples, rows[0].repeat if rows else repeat,
                        concurrency, resumed=True)
     run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {})}

@@ -1,7 +1,8 @@
 """Per-experiment summary (the DESIGN §9 ``summary`` object), computed from the store.
 
-Aggregates are SQL queries over the stored cases, so summarising 100,000 cases holds one list of
-latencies in memory and nothing else.
+Aggregates are SQL queries over the stored cases, so summarising 100,000 cases holds no list of
+them in memory: the latency mean is summed from a cursor, and p50/p99 are read at their rank
+from SQLite's own sort (which spills to disk), exact as numpy's default percentile.
 """
 
 from __future__ import annotations
@@ -24,6 +25,21 @@ def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     pos = (len(sorted_values) - 1) * q / 100.0
     lo, hi = math.floor(pos), math.ceil(pos)
     return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+def _sql_percentile(store: Store, where: str, args: tuple[Any, ...], n: int,
+                    q: float) -> float | None:
+    """:func:`percentile` of ``latency_s`` over the ``n`` cases matching ``where``, read from
+    the two values around its rank instead of a sorted list of all of them."""
+    if not n:
+        return None
+    pos = (n - 1) * q / 100.0
+    lo, hi = math.floor(pos), math.ceil(pos)
+    values = [r[0] for r in store.db.execute(
+        f"SELECT latency_s FROM cases WHERE {where} ORDER BY latency_s LIMIT ? OFFSET ?",
+        (*args, hi - lo + 1, lo))]
+    # The same arithmetic as percentile(), on the values at ranks lo and hi.
+    return values[0] + (values[-1] - values[0]) * (pos - lo)
 
 
 def _cost(store: Store, experiment_id: str, role: str) -> float | None:
@@ -80,9 +96,13 @@ def summarize(store: Store, experiment_id: str, repeat: int,
                          "n_error": int(s.status == "error"),
                          "n_skipped": int(s.status == "skipped"), "summary": True,
                          "goal_value": s.score}
-    latencies = sorted(r[0] for r in db.execute(
-        "SELECT latency_s FROM cases WHERE experiment_id=? AND error_type IS NULL",
-        (experiment_id,)))
+    ok_cases = "experiment_id=? AND error_type IS NULL"
+    (n_latencies,) = db.execute(f"SELECT COUNT(*) FROM cases WHERE {ok_cases}",
+                                (experiment_id,)).fetchone()
+    # fsum over a cursor: statistics.fmean's exact sum, without a list of every latency.
+    latency_mean = math.fsum(r[0] for r in db.execute(
+        f"SELECT latency_s FROM cases WHERE {ok_cases}", (experiment_id,))) / n_latencies \
+        if n_latencies else None
     prompt, completion, cached = db.execute(
         "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),"
         " COALESCE(SUM(cached_tokens),0) FROM calls WHERE experiment_id=?",
@@ -106,9 +126,9 @@ def summarize(store: Store, experiment_id: str, repeat: int,
             else (None if total_cost is None else 0.0),
         },
         "latency_s": {
-            "mean": statistics.fmean(latencies) if latencies else None,
-            "p50": percentile(latencies, 50),
-            "p99": percentile(latencies, 99),
+            "mean": latency_mean,
+            "p50": _sql_percentile(store, ok_cases, (experiment_id,), n_latencies, 50),
+            "p99": _sql_percentile(store, ok_cases, (experiment_id,), n_latencies, 99),
         },
         "tokens": {"prompt": prompt, "completion": completion, "cached": cached},
     }
