@@ -425,55 +425,104 @@ class Store:
                     "SELECT id, inputs, reference, metadata FROM examples"
                     " WHERE dataset_version=? ORDER BY position", (dataset_version,))]
 
+    _CASE_COLS = ("c.id, c.example_id, c.repetition, c.outputs, c.error_type, c.error_message,"
+                  " c.error_traceback, c.latency_s, c.started_at, c.ended_at, c.prompt_tokens,"
+                  " c.completion_tokens, c.cached_tokens, c.cost_usd, c.n_calls")
+    _CASE_ORDER = (" FROM cases c JOIN experiments x ON x.id = c.experiment_id"
+                   " LEFT JOIN examples e ON e.dataset_version = x.dataset_version"
+                   " AND e.id = c.example_id"
+                   " WHERE c.experiment_id=? ORDER BY c.repetition, e.position, c.id")
+    #: Cases read (and their scores and calls fetched) per query: one query per case made a
+    #: 100,000-case report spend most of its time in SQLite calls.
+    _BATCH = 500
+
     def iter_cases(self, experiment_id: str, *, with_calls: bool = True) -> Iterator[CaseResult]:
         """Stream an experiment's cases in dataset order (repetition, then example position),
-        with their scores, and their calls unless ``with_calls=False``."""
-        rows = self.db.execute(
-            "SELECT c.id, c.example_id, c.repetition, c.outputs, c.error_type, c.error_message,"
-            " c.error_traceback, c.latency_s, c.started_at, c.ended_at, c.prompt_tokens,"
-            " c.completion_tokens, c.cached_tokens, c.cost_usd, c.n_calls FROM cases c"
-            " JOIN experiments x ON x.id = c.experiment_id"
-            " LEFT JOIN examples e ON e.dataset_version = x.dataset_version"
-            " AND e.id = c.example_id"
-            " WHERE c.experiment_id=? ORDER BY c.repetition, e.position, c.id", (experiment_id,))
-        for r in rows.fetchall() if with_calls else rows:
-            case_id = r[0]
-            scores = tuple(self._scores("case_id=?", (case_id,)))
-            calls = tuple(self._calls(case_id)) if with_calls else ()
-            yield CaseResult(
-                example_id=r[1], repetition=r[2], outputs=_loads(r[3]),
-                error=CaseError(r[4], r[5] or "", r[6]) if r[4] else None,
-                latency_s=r[7], started_at=r[8] or 0.0, ended_at=r[9] or 0.0,
-                variant={}, scores=scores, calls=calls,
-                usage=Usage(prompt_tokens=r[10], completion_tokens=r[11], cached_tokens=r[12],
-                            cost_usd=r[13], latency_s=r[7], calls=r[14] or 0),
-            )
+        with their scores, and their calls unless ``with_calls=False``.
+
+        Memory stays bounded: cases are read in batches, each batch's scores (and calls) in one
+        query. With calls, only the case ids are read up front, so the caller may write to the
+        store while iterating (no statement stays open across the yields).
+        """
+        batches: Iterator[list[tuple[Any, ...]]]
+        if with_calls:
+            ids = [r[0] for r in self.db.execute(f"SELECT c.id{self._CASE_ORDER}",
+                                                 (experiment_id,))]
+            batches = (self._case_rows(ids[i:i + self._BATCH])
+                       for i in range(0, len(ids), self._BATCH))
+        else:
+            cursor = self.db.execute(f"SELECT {self._CASE_COLS}{self._CASE_ORDER}",
+                                     (experiment_id,))
+            batches = iter(lambda: cursor.fetchmany(self._BATCH), [])
+        for batch in batches:
+            case_ids = [r[0] for r in batch]
+            scores = self._scores_by_case(case_ids)
+            calls = self._calls_by_case(case_ids) if with_calls else {}
+            for r in batch:
+                yield CaseResult(
+                    example_id=r[1], repetition=r[2], outputs=_loads(r[3]),
+                    error=CaseError(r[4], r[5] or "", r[6]) if r[4] else None,
+                    latency_s=r[7], started_at=r[8] or 0.0, ended_at=r[9] or 0.0,
+                    variant={}, scores=tuple(scores.get(r[0], ())),
+                    calls=tuple(calls.get(r[0], ())),
+                    usage=Usage(prompt_tokens=r[10], completion_tokens=r[11],
+                                cached_tokens=r[12], cost_usd=r[13], latency_s=r[7],
+                                calls=r[14] or 0),
+                )
+
+    def _case_rows(self, case_ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        """The case rows of ``case_ids``, in that order (a case deleted since is left out)."""
+        marks = ",".join("?" * len(case_ids))
+        rows = {r[0]: r for r in self.db.execute(
+            f"SELECT {self._CASE_COLS} FROM cases c WHERE c.id IN ({marks})", case_ids)}
+        return [rows[i] for i in case_ids if i in rows]
+
+    def _scores_by_case(self, case_ids: Sequence[int]) -> dict[int, list[Score]]:
+        out: dict[int, list[Score]] = {}
+        if case_ids:
+            marks = ",".join("?" * len(case_ids))
+            for case_id, score in self._scores(f"case_id IN ({marks})", tuple(case_ids),
+                                               with_case=True):
+                out.setdefault(case_id, []).append(score)
+        return out
+
+    def _calls_by_case(self, case_ids: Sequence[int]) -> dict[int, list[CallRecord]]:
+        out: dict[int, list[CallRecord]] = {}
+        if case_ids:
+            marks = ",".join("?" * len(case_ids))
+            for case_id, call in self._calls(f"case_id IN ({marks})", tuple(case_ids)):
+                out.setdefault(case_id, []).append(call)
+        return out
 
     def summary_scores(self, experiment_id: str) -> list[Score]:
         """Scores written by summary evaluators for the experiment."""
         return list(self._scores("experiment_id=? AND case_id IS NULL", (experiment_id,)))
 
-    def _scores(self, cond: str, args: tuple[Any, ...]) -> Iterator[Score]:
+    def _scores(self, cond: str, args: tuple[Any, ...],
+                with_case: bool = False) -> Iterator[Any]:
+        """Scores matching ``cond`` in write order; ``(case_id, score)`` with ``with_case``."""
         for r in self.db.execute(
             "SELECT key, score, value, passed, status, comment, metadata, prompt_tokens,"
-            f" completion_tokens, cost_usd, latency_s FROM scores WHERE {cond} ORDER BY id",
-            args,
+            f" completion_tokens, cost_usd, latency_s, case_id FROM scores WHERE {cond}"
+            " ORDER BY id", args,
         ):
             usage = None if r[7] is None else Usage(
                 prompt_tokens=r[7], completion_tokens=r[8] or 0, cost_usd=r[9],
                 latency_s=r[10] or 0.0)
-            yield Score(key=r[0], score=r[1], value=r[2],
-                        passed=None if r[3] is None else bool(r[3]), status=r[4],
-                        comment=r[5], metadata=_loads(r[6]) or {}, usage=usage)
+            score = Score(key=r[0], score=r[1], value=r[2],
+                          passed=None if r[3] is None else bool(r[3]), status=r[4],
+                          comment=r[5], metadata=_loads(r[6]) or {}, usage=usage)
+            yield (r[11], score) if with_case else score
 
-    def _calls(self, case_id: int) -> Iterator[CallRecord]:
+    def _calls(self, cond: str, args: tuple[Any, ...]) -> Iterator[tuple[int, CallRecord]]:
+        """``(case_id, call)`` of the calls matching ``cond``, in write order."""
         for r in self.db.execute(
             "SELECT role, provider, model, request, response_text, finish_reason,"
             " prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_s, attempts,"
-            " cache_hit, score_key, error, started_at FROM calls WHERE case_id=? ORDER BY id",
-            (case_id,),
+            f" cache_hit, score_key, error, started_at, case_id FROM calls WHERE {cond}"
+            " ORDER BY id", args,
         ):
-            yield CallRecord(role=r[0], provider=r[1], model=r[2], request=_loads(r[3]),
+            yield r[16], CallRecord(role=r[0], provider=r[1], model=r[2], request=_loads(r[3]),
                              response_text=r[4], finish_reason=r[5], prompt_tokens=r[6],
                              completion_tokens=r[7], cached_tokens=r[8], cost_usd=r[9],
                              latency_s=r[10], attempts=r[11], cache_hit=bool(r[12]),
