@@ -2,7 +2,10 @@
 
 * ``api``: judgekit's library entry point, :func:`judgekit.api.run_suite`, on the suite file;
 * ``plain``: a plain asyncio + ``openai`` SDK loop making the same calls per case (a target
-  call, then the two judge calls together), at most ``--concurrency`` cases at once;
+  call, then the two judge calls together), at most ``--concurrency`` cases at once, one
+  ``AsyncOpenAI`` client as the SDK's docs show;
+* ``plain-pooled``: the same loop with judgekit's client layout (a client per 16 requests in
+  flight, see ``judgekit/models/openai.py``): the baseline for judgekit's own overhead;
 * ``langsmith``: ``langsmith.aevaluate`` with ``upload_results=False``, the same target and
   judges written as plain async functions calling the server through the ``openai`` SDK.
 
@@ -66,14 +69,30 @@ def _api(args: argparse.Namespace) -> dict[str, Any]:
 async def _plain(args: argparse.Namespace) -> dict[str, Any]:
     import openai
 
-    client = openai.AsyncOpenAI(base_url=os.environ["OPENAI_BASE_URL"], api_key="sk-bench",
-                                max_retries=0)
+    pooled = args.client == "plain-pooled"
+    clients: list[openai.AsyncOpenAI] = []
+    busy: list[int] = []
     sem = asyncio.Semaphore(args.concurrency)
     errors = 0
 
+    def lease() -> int:
+        # Fill-first: the first client with < 16 in flight (one client when not pooled).
+        for i, n in enumerate(busy):
+            if n < 16 or not pooled:
+                busy[i] += 1
+                return i
+        clients.append(openai.AsyncOpenAI(base_url=os.environ["OPENAI_BASE_URL"],
+                                          api_key="sk-bench", max_retries=0))
+        busy.append(1)
+        return len(clients) - 1
+
     async def chat(messages: list[dict[str, str]]) -> str:
-        reply = await client.chat.completions.create(model=MODEL, messages=messages,  # type: ignore[arg-type]
-                                                     temperature=0)
+        i = lease()
+        try:
+            reply = await clients[i].chat.completions.create(
+                model=MODEL, messages=messages, temperature=0)  # type: ignore[arg-type]
+        finally:
+            busy[i] -= 1
         return reply.choices[0].message.content or ""
 
     async def judge(prompt: str, pattern: re.Pattern[str], question: str, answer: str) -> bool:
@@ -94,8 +113,9 @@ async def _plain(args: argparse.Namespace) -> dict[str, Any]:
     began = time.perf_counter()
     await asyncio.gather(*(case(i) for i in range(args.cases)))
     loop_s = time.perf_counter() - began
-    await client.close()
-    return {"loop_s": loop_s, "cases": args.cases, "errors": errors}
+    for client in clients:
+        await client.close()
+    return {"loop_s": loop_s, "cases": args.cases, "errors": errors, "clients": len(clients)}
 
 
 async def _langsmith(args: argparse.Namespace) -> dict[str, Any]:
@@ -148,7 +168,7 @@ async def _langsmith(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     """Run one client and print its JSON line."""
     parser = argparse.ArgumentParser(prog="python -m bench._clients")
-    parser.add_argument("client", choices=("api", "plain", "langsmith"))
+    parser.add_argument("client", choices=("api", "plain", "plain-pooled", "langsmith"))
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--judge-concurrency", type=int)
@@ -160,7 +180,7 @@ def main(argv: list[str] | None = None) -> None:
     import_s = time.perf_counter() - _T0
     if args.client == "api":
         out = _api(args)
-    elif args.client == "plain":
+    elif args.client in ("plain", "plain-pooled"):
         out = asyncio.run(_plain(args))
     else:
         out = asyncio.run(_langsmith(args))

@@ -156,7 +156,12 @@ class Child:
 def env_for(server: Server | None, **extra: str) -> dict[str, str]:
     """The environment of a child: scrubbed, pointing at ``server``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUB)}
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    # $BENCH_JUDGEKIT_ROOT: another checkout's judgekit (e.g. `git archive REV`), for a
+    # before/after comparison; bench/ itself always comes from this checkout.
+    other = os.environ.get("BENCH_JUDGEKIT_ROOT")
+    paths = [other, str(Path(other) / "evaluators")] if other else []
+    env["PYTHONPATH"] = os.pathsep.join([*paths, str(ROOT), str(ROOT / "evaluators"),
+                                         env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if server is not None:
         env.update(OPENAI_BASE_URL=server.url, OPENAI_API_KEY="sk-bench")
     env.update(extra)

@@ -14,6 +14,13 @@ The limiter combines three brakes, because each alone fails somewhere:
   over ``x-ratelimit-reset-*``, is the rate the provider gives calls back (OpenAI's budgets
   refill continuously). Attempts start only while the budget has a call left; below ~10% of
   the limit they are spaced at the refill rate instead of spending the rest in one burst.
+* **Own window.** Providers that count a *sliding window* instead (at most N requests in any
+  W seconds: many gateways and proxies) give a spent budget back all at once, W after the
+  burst that spent it, not evenly, so the refill estimate above lets calls through early and
+  earns 429s. The limiter therefore also keeps the start times of its own attempts and never
+  starts more than ``x-ratelimit-limit-*`` of them within the longest reset seen (the window:
+  a token bucket's reset is at most its refill period, a sliding window's at most W). Against
+  a token bucket this never binds before the budget does; against a window it is the window.
 
 The limiter is thread-safe and loop-agnostic (state under a ``threading.Lock``, each waiter's
 future woken on its own loop), so calls from the run's loop and from ``chat_sync`` in worker
@@ -50,6 +57,10 @@ Sleep = Callable[[float], Awaitable[Any]]
 
 #: Statuses that mean "too much load": they cut concurrency and their Retry-After pauses all.
 OVERLOAD_STATUSES = frozenset({429, 503, 529})
+
+#: Attempt starts remembered for the own-window brake; a window allowing more is left to the
+#: budget brake.
+_MAX_STARTS = 4096
 
 _DURATION = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|ns|h|m|s)")
 _UNIT_S = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6, "ns": 1e-9}
@@ -146,6 +157,10 @@ class AdaptiveLimiter:
         self._paused_until = float("-inf")
         self._next_slot = float("-inf")
         self._budgets: dict[str, _Budget] = {}
+        # Own window: per kind (calls allowed, window seconds), and our recent attempt starts.
+        self._windows: dict[str, tuple[float, float]] = {}
+        # Kept even before any limit is known: the first burst counts against the window too.
+        self._starts: deque[float] = deque(maxlen=_MAX_STARTS)
         self._tokens_per_call = 0.0
         self._waiters: deque[_Waiter] = deque()
         self.cuts = 0  # how often the limit was halved (reported by tests and benchmarks)
@@ -254,6 +269,26 @@ class AdaptiveLimiter:
                 wait = max(wait, min(refill, budget.reset_at - now))
         return avail, interval, wait
 
+    def _window_wait_locked(self, now: float) -> float:
+        """Seconds until one more attempt fits in every known window of our own starts."""
+        if not self._windows:
+            return 0.0
+        longest = max(w for _, w in self._windows.values())
+        starts = self._starts
+        while starts and starts[0] <= now - longest:
+            starts.popleft()
+        wait = 0.0
+        for cap, window in self._windows.values():
+            allowed = max(int(cap), 1)
+            if len(starts) < allowed:
+                continue
+            # Starts are in order: the window is full when the allowed-th newest is in it,
+            # and has room again when that one leaves it.
+            oldest = starts[-allowed]
+            if oldest > now - window:
+                wait = max(wait, oldest + window - now)
+        return wait
+
     async def _gate(self) -> float:
         while True:
             with self._lock:
@@ -261,7 +296,7 @@ class AdaptiveLimiter:
                 avail, interval, wait = self._available_locked(now)
                 if avail is not None and avail >= 1 and interval > 0:
                     wait = self._next_slot - now  # pacing: the last of the budget, spaced
-                wait = max(wait, self._paused_until - now)
+                wait = max(wait, self._paused_until - now, self._window_wait_locked(now))
                 if wait <= 0:
                     for budget in self._budgets.values():
                         have = budget.available(now)
@@ -269,6 +304,7 @@ class AdaptiveLimiter:
                             budget.left, budget.at = have - 1, now
                     if avail is not None and interval > 0:
                         self._next_slot = now + interval
+                    self._starts.append(now)
                     self._sent += 1
                     return now
             await self._sleep(min(wait, self.max_pace_s))
@@ -333,6 +369,13 @@ class AdaptiveLimiter:
             spent = (cap_calls - left) if cap_calls is not None else left
             rate = max(spent, 1.0) / reset if reset > 0 else 0.0
             low_mark = max(self.low_fraction * cap_calls, 1.0) if cap_calls else self._limit
+            if cap_calls and reset > 0:
+                # The window is the longest reset seen: right after a start, a sliding
+                # window's reset is the whole window, and a bucket's never exceeds its
+                # refill period. A little slack: the provider dates a request by its arrival,
+                # a moment after we started it.
+                _, seen = self._windows.get(kind, (0.0, 0.0))
+                self._windows[kind] = (cap_calls, max(seen, reset * 1.02 + 0.01))
             # Attempts sent and not yet answered (other than this one) spend some of what is
             # left; slot holders still waiting at the gate have spent nothing.
             self._budgets[kind] = _Budget(

@@ -293,6 +293,43 @@ def test_headers_without_limit_pace_only_when_fewer_calls_remain_than_the_limit(
     assert lim.interval == pytest.approx(0.25)
 
 
+def _most_in_any(starts: list[float], window: float) -> int:
+    return max(sum(1 for u in starts[i:] if u < t + window) for i, t in enumerate(starts))
+
+
+def test_a_sliding_window_gives_a_burst_back_only_after_the_window() -> None:
+    # 10 calls went out at once before any limit was known; then the provider says: none left
+    # of 10, full again in 1 s. Spread evenly, the 10 would come back one per 0.1 s; a sliding
+    # window returns them all 1 s after the burst. Our own starts tell the two apart.
+    t = FakeTime()
+    lim = limiter(t, 16)
+    first = _starts(lim, 10)
+    lim.on_headers(headers(0, 10, "1s"))
+    later = _starts(lim, 15)
+    assert first == [0.0] * 10
+    assert min(later) >= 1.0  # nothing before the burst has left the window
+    assert _most_in_any(first + later, 1.0) <= 10
+
+
+def test_paced_starts_never_overfill_a_window_the_headers_describe() -> None:
+    t = FakeTime()
+    lim = limiter(t, 64)
+    lim.on_headers(headers(20, 20, "1s"))  # a fresh window: 20 per second
+    starts = _starts(lim, 70)
+    assert _most_in_any(starts, 1.0) <= 20
+    assert starts[-1] < 3.2  # and the limit is used: 70 calls in a little over 3 windows
+
+
+def test_a_token_bucket_is_paced_by_its_refill_not_slowed_by_the_own_window() -> None:
+    # A bucket of 10 refilling at 10/s, one call spent: 9 left, full again in 100 ms. The own
+    # window (10 per ~0.1 s) never binds before the budget does.
+    t = FakeTime()
+    lim = limiter(t, 64)
+    lim.on_headers(headers(9, 10, "100ms"))
+    starts = _starts(lim, 10)
+    assert starts == pytest.approx([0.0] * 9 + [0.1])  # the 10th: one call refilled
+
+
 # -- retries ------------------------------------------------------------------------------
 
 
