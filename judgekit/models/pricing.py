@@ -76,8 +76,17 @@ def cost_usd(provider: str, model: str | None, prompt_tokens: int, completion_to
     provider_id = _provider_id(provider, model)
     if not _known(provider_id, model):
         return None
+    return _db_price(provider_id, model, prompt_tokens, completion_tokens, cached)
+
+
+@functools.lru_cache(maxsize=4096)
+def _db_price(provider_id: str | None, model: str, prompt: int, completion: int,
+              cached: int) -> float:
+    # Remembered: a genai-prices lookup takes ~0.4 ms (most of a cached re-run's CPU per call,
+    # bench/cache), and calls of one suite repeat the same token counts. Not assumed linear:
+    # some models are priced in tiers by prompt size.
     from genai_prices import Usage, calc_price
 
-    usage: Any = Usage(input_tokens=prompt_tokens, output_tokens=completion_tokens,
+    usage: Any = Usage(input_tokens=prompt, output_tokens=completion,
                        cache_read_tokens=cached or None)
     return float(calc_price(usage, model_ref=model, provider_id=provider_id).total_price)
