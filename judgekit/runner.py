@@ -14,6 +14,7 @@ import asyncio
 import contextvars
 import inspect
 import os
+import socket
 import time
 import traceback
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -26,7 +27,7 @@ from judgekit.comparisons import run_comparisons
 from judgekit.errors import CacheMissError, ConfigError, ModelNotConfigured, SuiteError
 from judgekit.evaluation import Evaluator
 from judgekit.recording import CaseRecorder, scoring, with_usage
-from judgekit.store import ExperimentRow, Store
+from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.suite import FIXTURES, Suite
 from judgekit.summary import summarize
 from judgekit.types import SKIPPED, CaseError, CaseResult, Example, Score, Usage
@@ -38,6 +39,7 @@ __all__ = [
     "RunPlan",
     "execute",
     "finalize",
+    "live_owner",
     "plan_run",
     "run_one_case",
 ]
@@ -166,6 +168,12 @@ def plan_run(
         if run.suite != suite.name:
             raise ConfigError(f"run {run.id} is of suite {run.suite!r}, not {suite.name!r}; "
                               f"`judgekit show {run.id}` tells which file it came from")
+        pid = live_owner(run)
+        if pid is not None:
+            # Two processes on one run would both run its missing cases: the second one's
+            # writes would collide with the first's.
+            raise ConfigError(f"run {run.id} is still running (process {pid} on this machine);"
+                              f" let it finish, or stop it (kill {pid}) and then resume")
         rows = store.experiments(run.id)
         labels = [r.variant_label for r in rows]
         if labels != suite.variant_labels:
@@ -176,6 +184,7 @@ def plan_run(
                 raise ConfigError(
                     f"run {run.id} used dataset version {row.dataset_version}, the data is now "
                     f"{version}: the examples changed, so start a new run instead of resuming")
+        store.reopen_run(run.id, _owner())
         plans = []
         for row in rows:
             if retry_errors:
@@ -185,7 +194,7 @@ def plan_run(
                                         DoneCases(store.finished_cases(row.id))))
         return RunPlan(run.id, suite, store, plans, examples, rows[0].repeat if rows else repeat,
                        concurrency, resumed=True)
-    run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {})}
+    run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **_owner()}
     run_id = store.create_run(suite.name, str(suite.path) if suite.path else None, run_cfg,
                               __version__)
     store.save_examples(version, examples)
@@ -199,6 +208,41 @@ def plan_run(
         plans.append(ExperimentPlan(exp_id, position, dict(variant), label,
                                     len(examples) * repeat))
     return RunPlan(run_id, suite, store, plans, examples, repeat, concurrency)
+
+
+def _owner() -> dict[str, Any]:
+    """Who runs a run: kept in its config so that a killed run can be told from a live one."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
+
+
+def live_owner(run: RunRow) -> int | None:
+    """The process id still running ``run`` on this machine, or None.
+
+    None when the run is not ``running``, was started elsewhere or by an older judgekit (no
+    owner recorded), or its process is gone: a ``running`` run with no live owner was killed
+    (``judgekit runs`` may call it stale) and ``--resume`` can finish it.
+    """
+    if run.status != "running" or not isinstance(run.config, Mapping):
+        return None
+    pid, host = run.config.get("pid"), run.config.get("host")
+    if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
+        return None
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return None
+    except (PermissionError, OSError):
+        pass  # exists, owned by someone else
+    try:
+        # A recycled pid is some other program: the run's owner was a Python process.
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().lower()
+        # (Empty while a process is just starting: then trust the pid.)
+        if cmdline and b"python" not in cmdline and b"judgekit" not in cmdline:
+            return None
+    except OSError:
+        pass  # no /proc (macOS): trust the pid
+    return pid
 
 
 def _fixtures(suite: Suite, example: Example, variant: Mapping[str, Any],

@@ -324,6 +324,15 @@ class Store:
             self.db.execute("UPDATE experiments SET summary=?, goal_results=? WHERE id=?",
                             (_dumps(summary), _dumps(list(goal_results)), experiment_id))
 
+    def reopen_run(self, run_id: str, owner: Mapping[str, Any]) -> None:
+        """Mark a run ``running`` again (``--resume``/``--retry-errors``), owned by ``owner``
+        (merged into its config: the process now running it)."""
+        with self._tx():
+            row = self.db.execute("SELECT config FROM runs WHERE id=?", (run_id,)).fetchone()
+            config = {**(_loads(row[0]) or {}), **owner} if row else dict(owner)
+            self.db.execute("UPDATE runs SET status='running', finished_at=NULL, config=?"
+                            " WHERE id=?", (_dumps(config), run_id))
+
     def finish_run(self, run_id: str, status: str) -> None:
         """Mark a run ``complete``, ``interrupted`` or ``failed``."""
         with self._tx():
