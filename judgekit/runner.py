@@ -39,6 +39,7 @@ __all__ = [
     "RunPlan",
     "execute",
     "finalize",
+    "is_stale",
     "live_owner",
     "plan_run",
     "run_one_case",
@@ -215,23 +216,20 @@ def _owner() -> dict[str, Any]:
     return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
-def live_owner(run: RunRow) -> int | None:
-    """The process id still running ``run`` on this machine, or None.
-
-    None when the run is not ``running``, was started elsewhere or by an older judgekit (no
-    owner recorded), or its process is gone: a ``running`` run with no live owner was killed
-    (``judgekit runs`` may call it stale) and ``--resume`` can finish it.
-    """
+def _owner_state(run: RunRow) -> tuple[str, int | None]:
+    """("live", pid), ("gone", pid) or ("unknown", None) for the process running ``run``."""
     if run.status != "running" or not isinstance(run.config, Mapping):
-        return None
+        return "unknown", None
     pid, host = run.config.get("pid"), run.config.get("host")
-    if not isinstance(pid, int) or host != socket.gethostname() or pid == os.getpid():
-        return None
+    if not isinstance(pid, int) or host != socket.gethostname():
+        return "unknown", None  # an older judgekit, or another machine: cannot tell
+    if pid == os.getpid():
+        return "live", pid
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
     except ProcessLookupError:
-        return None
-    except (PermissionError, OSError):
+        return "gone", pid
+    except OSError:
         pass  # exists, owned by someone else
     try:
         # A recycled pid is some other program: the run's owner was a Python process.
@@ -239,10 +237,26 @@ def live_owner(run: RunRow) -> int | None:
             cmdline = f.read().lower()
         # (Empty while a process is just starting: then trust the pid.)
         if cmdline and b"python" not in cmdline and b"judgekit" not in cmdline:
-            return None
+            return "gone", pid
     except OSError:
         pass  # no /proc (macOS): trust the pid
-    return pid
+    return "live", pid
+
+
+def live_owner(run: RunRow) -> int | None:
+    """The id of another process on this machine still running ``run``, or None.
+
+    None when the run is not ``running``, was started elsewhere or by an older judgekit (no
+    owner recorded), or its process is gone (see :func:`is_stale`).
+    """
+    state, pid = _owner_state(run)
+    return pid if state == "live" and pid != os.getpid() else None
+
+
+def is_stale(run: RunRow) -> bool:
+    """True for a ``running`` run whose process, on this machine, is gone: it was killed
+    (SIGKILL, a crash, a reboot) and ``--resume`` finishes it. ``judgekit runs`` can say so."""
+    return _owner_state(run)[0] == "gone"
 
 
 def _fixtures(suite: Suite, example: Example, variant: Mapping[str, Any],

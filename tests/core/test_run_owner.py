@@ -15,7 +15,7 @@ import pytest
 
 from judgekit import parametrize, run_suite, suite
 from judgekit.errors import ConfigError
-from judgekit.runner import live_owner
+from judgekit.runner import is_stale, live_owner
 from judgekit.store import Store
 
 ROWS = [{"id": i, "inputs": {"q": i}, "reference": i} for i in "abcd"]
@@ -56,6 +56,7 @@ def test_resume_is_refused_while_the_owner_lives_and_allowed_once_it_is_gone(
     store.create_experiment(run_id, 0, {"model": "m1"}, "m1", owned.data.name,
                             owned.data.version, len(ROWS), 1, [], None)
     assert live_owner(store.get_run(run_id)) == other_process.pid
+    assert not is_stale(store.get_run(run_id))
     with pytest.raises(ConfigError) as err:
         run_suite(owned, store=store, resume=run_id)
     assert str(err.value) == (
@@ -66,7 +67,7 @@ def test_resume_is_refused_while_the_owner_lives_and_allowed_once_it_is_gone(
     other_process.kill()
     other_process.wait()
     killed = store.get_run(run_id)
-    assert killed.status == "running" and live_owner(killed) is None  # stale
+    assert killed.status == "running" and live_owner(killed) is None and is_stale(killed)
     result = run_suite(owned, store=store, resume=run_id)
     assert result.run.status == "complete"
     assert (result.experiments[0].summary or {})["n_cases"] == len(ROWS)
@@ -76,7 +77,7 @@ def test_resume_is_refused_while_the_owner_lives_and_allowed_once_it_is_gone(
 
 def test_no_owner_recorded_or_another_host_is_never_live(store: Store) -> None:
     old = store.get_run(store.create_run("s", None, {}, "0"))
-    assert live_owner(old) is None
+    assert live_owner(old) is None and not is_stale(old)  # cannot tell: not called stale
     elsewhere = store.get_run(store.create_run(
         "s", None, {"pid": os.getppid(), "host": socket.gethostname() + ".elsewhere"}, "0"))
-    assert live_owner(elsewhere) is None
+    assert live_owner(elsewhere) is None and not is_stale(elsewhere)

@@ -27,6 +27,9 @@ import pytest
 from e2e_support import JUDGE_SYSTEM, judgekit, server_env, write
 from openai_server import OpenAIServer, Reply
 
+from judgekit.runner import is_stale
+from judgekit.store import Store
+
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
 N = 40
@@ -130,6 +133,8 @@ def test_sigkill_then_resume_runs_each_case_once_and_resends_no_finished_call(
         ((run_id, status, stored_at_kill),) = con.execute(
             "SELECT r.id, r.status, (SELECT COUNT(*) FROM cases) FROM runs r").fetchall()
     assert status == "running"
+    with Store(tmp_path / "store.db") as store:
+        assert is_stale(store.get_run(run_id))  # running, and its process is gone
     (line,) = [ln for ln in runs.stdout.splitlines() if run_id in ln]
     assert "running" in line and f"{stored_at_kill}/{N}" in line, runs.stdout
     assert 0 < stored_at_kill < N
