@@ -11,13 +11,16 @@ error and the run goes on; an ``assert`` in a target is a failed ``assertion`` s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import inspect
 import os
+import queue
 import socket
+import threading
 import time
 import traceback
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -260,9 +263,12 @@ def is_stale(run: RunRow) -> bool:
 
 
 def _fixtures(suite: Suite, example: Example, variant: Mapping[str, Any],
-              repetition: int) -> dict[str, Any]:
+              repetition: int, params: Sequence[tuple[str, inspect.Parameter]] | None = None,
+              ) -> dict[str, Any]:
     kwargs: dict[str, Any] = {}
-    for name, param in inspect.signature(suite.target).parameters.items():
+    if params is None:
+        params = list(inspect.signature(suite.target).parameters.items())
+    for name, param in params:
         if name == "inputs":
             kwargs[name] = example.inputs
         elif name == "reference":
@@ -286,6 +292,69 @@ def _fixtures(suite: Suite, example: Example, variant: Mapping[str, Any],
     return kwargs
 
 
+class _DaemonThreads:
+    """Up to ``size`` daemon threads that run sync targets, reused from case to case.
+
+    A new thread per case cost about half of a code-only case's time: ``Thread.start`` waits
+    until the new thread has been scheduled, behind the GIL. Daemon threads, as
+    :func:`judgekit.aio.to_daemon_thread`'s: a Ctrl-C never waits for a target still blocked
+    in a call. :meth:`close` lets the idle ones end.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.started = 0
+        self.busy = 0  # jobs submitted and not finished: a thread is started while busy > started
+
+    def _serve(self) -> None:
+        while (job := self.jobs.get()) is not None:
+            job()
+
+    async def run(self, fn: Callable[[], Any]) -> Any:
+        """Await ``fn()`` in one of the threads, in a copy of this context (the case's)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        ctx = contextvars.copy_context()  # carries the case recorder into the thread
+
+        def settle(error: BaseException | None, value: Any) -> None:
+            if not future.done():  # done: cancelled, the run was interrupted
+                if error is not None:
+                    future.set_exception(error)
+                else:
+                    future.set_result(value)
+
+        def job() -> None:
+            error: BaseException | None = None
+            value: Any = None
+            try:
+                value = ctx.run(fn)
+            except BaseException as exc:  # handed to the awaiting task
+                error = exc
+            with self.lock:  # before the result is handed over: the next job may come at once
+                self.busy -= 1
+            # A closed loop (RuntimeError) means the run was interrupted: nobody is waiting.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, error, value)
+
+        with self.lock:
+            self.busy += 1
+            grow = self.busy > self.started and self.started < self.size
+            if grow:
+                self.started += 1
+        if grow:
+            threading.Thread(target=self._serve, name=f"judgekit-target-{self.started}",
+                             daemon=True).start()
+        self.jobs.put(job)
+        return await future
+
+    def close(self) -> None:
+        """Let every thread end once it is idle (one that is still busy ends after its job)."""
+        for _ in range(self.started):
+            self.jobs.put(None)
+
+
 class _Executor:
     """Runs cases: the target, then every per-case evaluator, then the write."""
 
@@ -297,6 +366,9 @@ class _Executor:
         self.case_evaluators = [e for e in plan.suite.evaluators
                                 if not e.summary and e.against is None]
         self.is_async = inspect.iscoroutinefunction(plan.suite.target)
+        self.threads: _DaemonThreads | None = None
+        # The target's signature, read once (inspect.signature per case was 10% of a case).
+        self.params = list(inspect.signature(plan.suite.target).parameters.items())
 
     async def call_target(self, kwargs: dict[str, Any], timing: list[float]) -> Any:
         """Call the target; ``timing`` gets the seconds a sync target spent running."""
@@ -312,9 +384,10 @@ class _Executor:
             finally:
                 timing.append(time.perf_counter() - start)
 
-        # A daemon thread per call (concurrency is bounded by the workers): an interrupt must
-        # stop promptly, not wait at exit for sync targets still running.
-        result = await to_daemon_thread(timed, name="judgekit-target")
+        # Daemon threads: an interrupt must stop promptly, not wait at exit for sync targets
+        # still running. Reused across cases when the run has a pool (see _DaemonThreads).
+        result = await (self.threads.run(timed) if self.threads is not None
+                        else to_daemon_thread(timed, name="judgekit-target"))
         if inspect.isawaitable(result):
             timing.clear()  # the work continues on the loop: time it from there
             result = await result
@@ -335,7 +408,7 @@ class _Executor:
         scores: list[Score] = []
         with recorder.active():
             try:
-                kwargs = _fixtures(self.suite, example, exp.variant, rep)
+                kwargs = _fixtures(self.suite, example, exp.variant, rep, self.params)
                 outputs = await self.call_target(kwargs, timing)
             except AssertionError as exc:
                 message = str(exc) or "assertion failed in the target"
@@ -412,8 +485,11 @@ class _Executor:
             # The SDK's import, paid here rather than by the first cases' latency.
             await preload(unless_unconfigured=True)
         work = self.plan.work()  # shared: each worker pulls the next case when free
-        workers = [asyncio.create_task(self.worker(work))
-                   for _ in range(min(self.plan.concurrency, max(self.plan.n_todo, 1)))]
+        n_workers = min(self.plan.concurrency, max(self.plan.n_todo, 1))
+        if not self.is_async:
+            # At most one sync target per worker is running at a time.
+            self.threads = _DaemonThreads(n_workers)
+        workers = [asyncio.create_task(self.worker(work)) for _ in range(n_workers)]
         try:
             await asyncio.gather(*workers)
         except BaseException:
@@ -421,6 +497,10 @@ class _Executor:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
             raise
+        finally:
+            if self.threads is not None:
+                self.threads.close()
+                self.threads = None
 
 
 _INTERNAL = (str(Path(__file__).parent), str(Path(asyncio.__file__).parent),
