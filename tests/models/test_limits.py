@@ -317,7 +317,7 @@ def test_paced_starts_never_overfill_a_window_the_headers_describe() -> None:
     lim.on_headers(headers(20, 20, "1s"))  # a fresh window: 20 per second
     starts = _starts(lim, 70)
     assert _most_in_any(starts, 1.0) <= 20
-    assert starts[-1] < 3.2  # and the limit is used: 70 calls in a little over 3 windows
+    assert starts[-1] < 3.5  # and the limit is used: 70 calls in 3 windows (plus slack)
 
 
 def test_a_token_bucket_is_paced_by_its_refill_not_slowed_by_the_own_window() -> None:
