@@ -7,8 +7,6 @@ prints, the DESIGN §9 JSON, cases as rows, and the exit code the goals imply.
 from __future__ import annotations
 
 import io
-import json
-import os
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +16,7 @@ from judgekit.dataset import Dataset, dataset
 from judgekit.errors import CacheMissError, JudgekitError
 from judgekit.evaluation import iter_evaluators
 from judgekit.goals import Goals
+from judgekit.report.json_report import StoredCases, run_json, write_json
 from judgekit.runner import Progress, RunPlan, execute, finalize, plan_run
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.suite import Suite, parametrize
@@ -26,8 +25,7 @@ from judgekit.types import CaseResult
 if TYPE_CHECKING:
     from judgekit.models.settings import ModelSettings
 
-__all__ = ["EvalResult", "RunInterrupted", "StoredCases", "evaluate", "run_suite",
-           "write_json_doc"]
+__all__ = ["EvalResult", "RunInterrupted", "StoredCases", "evaluate", "run_suite"]
 
 EXIT_OK, EXIT_GOAL_MISSED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -98,22 +96,14 @@ class EvalResult:
 
         Args:
             lazy: Leave each experiment's ``cases`` in the store: a list that reads them only
-                as :func:`write_json` (or ``json.dump`` with ``indent``) encodes it, so a
-                100,000-case result is written in bounded memory. Not for indexing.
+                as :meth:`write_json` writes it, so a 100,000-case result is written in
+                bounded memory. Not for indexing.
         """
-        from judgekit.report.json_report import experiment_json, run_json
-
-        if not lazy:
-            return run_json(self.store, self.run, self.experiments)
-        doc = run_json(self.store, self.run, [])
-        doc["experiments"] = [{**experiment_json(self.store, row, cases=False),
-                               "cases": StoredCases(self.store, row.id)}
-                              for row in self.experiments]
-        return doc
+        return run_json(self.store, self.run, self.experiments, lazy=lazy)
 
     def write_json(self, path: str | Path) -> None:
         """Write :meth:`to_json` to ``path`` (``-``: stdout), streaming the cases."""
-        write_json_doc(self.to_json(lazy=True), path)
+        write_json(self.to_json(lazy=True), path)
 
     def cases(self, variant: str | None = None) -> Iterator[tuple[ExperimentRow, CaseResult]]:
         """Every stored case (optionally of one variant label), with its experiment."""
@@ -157,68 +147,6 @@ class EvalResult:
     def __repr__(self) -> str:
         return f"EvalResult(run={self.run.id!r}, suite={self.suite!r}, " \
                f"variants={[e.variant_label for e in self.experiments]})"
-
-
-class StoredCases(list[dict[str, Any]]):
-    """An experiment's cases as DESIGN §9 JSON, read from the store while being encoded.
-
-    A ``list`` so that ``json``'s encoder writes it as an array: iterating reads the cases in
-    batches (:meth:`Store.iter_cases`), and nothing is kept. Only iteration and ``len`` work.
-    """
-
-    def __init__(self, store: Store, experiment_id: str) -> None:
-        super().__init__()
-        self.store = store
-        self.experiment_id = experiment_id
-        (self.n,) = store.db.execute("SELECT COUNT(*) FROM cases WHERE experiment_id=?",
-                                     (experiment_id,)).fetchone()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        from judgekit.report.json_report import case_json
-
-        return (case_json(c) for c in self.store.iter_cases(self.experiment_id,
-                                                            with_calls=False))
-
-    def __len__(self) -> int:
-        return int(self.n)
-
-    def __repr__(self) -> str:
-        return f"<StoredCases {self.experiment_id}: {self.n} cases>"
-
-
-def write_json_doc(doc: Mapping[str, Any], path: str | Path) -> None:
-    """Write a result object as ``json.dumps(doc, indent=2, ensure_ascii=False)`` would, plus a
-    newline, chunk by chunk: a lazy doc (:meth:`EvalResult.to_json` with ``lazy=True``) never
-    exists whole in memory, as objects or as text. ``-`` writes to stdout.
-
-    A file is written beside ``path`` and renamed over it, so a reader never sees half of it.
-    """
-    # indent= makes json use its pure-Python encoder, which iterates StoredCases lazily (the C
-    # one would read the empty list underneath); dumps() uses the same encoder and options.
-    encoder = json.JSONEncoder(indent=2, ensure_ascii=False, default=repr)
-    if str(path) == "-":
-        for chunk in encoder.iterencode(doc):
-            sys.stdout.write(chunk)
-        sys.stdout.write("\n")
-        sys.stdout.flush()
-        return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            buf: list[str] = []
-            size = 0
-            for chunk in encoder.iterencode(doc):
-                buf.append(chunk)
-                size += len(chunk)
-                if size > 1 << 16:  # one write per ~64 KB, not per token
-                    f.write("".join(buf))
-                    buf, size = [], 0
-            buf.append("\n")
-            f.write("".join(buf))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def run_suite(

@@ -34,7 +34,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
-import json
 import os
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -315,17 +314,13 @@ class _Session:
 
     def _write_json(self, path: Path) -> None:
         """The DESIGN §9 object; several suites share one object, as in `judgekit eval`."""
-        from judgekit.report.json_report import run_json
+        from judgekit.report.json_report import combine, run_json, write_json
 
         assert self.store is not None
         store = self.store
-        docs = [run_json(store, store.get_run(r.plan.run_id), r.rows)
+        docs = [run_json(store, store.get_run(r.plan.run_id), r.rows, lazy=True)
                 for r in self.runs.values() if r.plan is not None]
-        doc = docs[0] if len(docs) == 1 else {
-            **docs[0], "suite": "pytest", "runs": [d["run_id"] for d in docs],
-            "experiments": [{**e, "suite": d["suite"]} for d in docs for e in d["experiments"]]}
-        path.write_text(json.dumps(doc, indent=2, ensure_ascii=False, default=repr) + "\n",
-                        encoding="utf-8")
+        write_json(combine(docs, "pytest"), path)
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_terminal_summary(self, terminalreporter: Any) -> Any:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,23 +67,17 @@ def run(args: argparse.Namespace) -> int:
             if langsmith is not None:
                 sent[result.run_id] = _send(store, result.run_id, args, console, langsmith)
         if args.json:
-            docs = [r.to_json() for r in results]
+            from judgekit.report.json_report import combine, write_json
+
+            docs = [r.to_json(lazy=True) for r in results]
             for d in docs:
                 if d["run_id"] in sent:
                     d["langsmith"] = sent[d["run_id"]]
-            doc = docs[0]
-            if len(docs) > 1:
-                # Several suites in one file: one object, every experiment naming its suite.
-                doc = {**docs[0], "suite": str(args.path), "runs": [d["run_id"] for d in docs],
-                       "experiments": [{**e, "suite": d["suite"]} for d in docs
-                                       for e in d["experiments"]]}
-                if sent:
-                    doc["langsmith"] = [d["langsmith"] for d in docs if "langsmith" in d]
-            text = json.dumps(doc, indent=2, ensure_ascii=False, default=repr)
-            if args.json == "-":
-                print(text)
-            else:
-                Path(args.json).write_text(text + "\n", encoding="utf-8")
+            # Several suites in one file: one object, every experiment naming its suite.
+            doc = combine(docs, str(args.path))
+            if len(docs) > 1 and sent:
+                doc["langsmith"] = [d["langsmith"] for d in docs if "langsmith" in d]
+            write_json(doc, args.json)
         if args.junit:
             from judgekit.report.junit import write_junit
 

@@ -94,9 +94,9 @@ def show(args: argparse.Namespace) -> int:
             if hidden:
                 console.print(f" … {hidden} more (--all lists them)")
         if args.json:
-            from judgekit.report.json_report import write_json
+            from judgekit.report.json_report import run_json, write_json
 
-            write_json(args.json, store, run, rows)
+            write_json(run_json(store, run, rows, lazy=True), args.json)
     return 0
 
 

@@ -1,19 +1,25 @@
 """The machine-readable result of a run: the DESIGN §9 contract.
 
-Keys may be added, never renamed.
+Keys may be added, never renamed. :func:`write_json` is the one writer (``judgekit eval`` and
+``show --json``, the pytest plugin, :meth:`judgekit.api.EvalResult.write_json`): the object is
+indented, and each case stands compact on a line of its own, read from the store while it is
+written.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import os
+import secrets
+import sys
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.types import CaseResult
 
-__all__ = ["case_json", "experiment_json", "run_json", "write_json"]
+__all__ = ["StoredCases", "case_json", "combine", "experiment_json", "run_json", "write_json"]
 
 
 def case_json(case: CaseResult) -> dict[str, Any]:
@@ -33,8 +39,41 @@ def case_json(case: CaseResult) -> dict[str, Any]:
     }
 
 
-def experiment_json(store: Store, row: ExperimentRow, *, cases: bool = True) -> dict[str, Any]:
-    """One experiment: variant, dataset, summary, goals, and (optionally) every case."""
+class StoredCases(list[dict[str, Any]]):
+    """An experiment's cases as DESIGN §9 JSON, read from the store while being written.
+
+    A ``list`` so that it stands where the cases' list stands: iterating reads the cases in
+    batches (:meth:`Store.iter_cases`) and keeps none. Only iteration and ``len`` work.
+    """
+
+    def __init__(self, store: Store, experiment_id: str) -> None:
+        super().__init__()
+        self.store = store
+        self.experiment_id = experiment_id
+        (self.n,) = store.db.execute("SELECT COUNT(*) FROM cases WHERE experiment_id=?",
+                                     (experiment_id,)).fetchone()
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (case_json(c) for c in self.store.iter_cases(self.experiment_id,
+                                                            with_calls=False))
+
+    def __len__(self) -> int:
+        return int(self.n)
+
+    def __repr__(self) -> str:
+        return f"<StoredCases {self.experiment_id}: {self.n} cases>"
+
+
+def experiment_json(store: Store, row: ExperimentRow, *, cases: bool = True,
+                    lazy: bool = False) -> dict[str, Any]:
+    """One experiment: variant, dataset, summary, goals, and (optionally) every case.
+
+    Args:
+        store: The store the experiment is in.
+        row: The experiment.
+        cases: Include its cases.
+        lazy: Cases as :class:`StoredCases` (read while written) instead of a list.
+    """
     out: dict[str, Any] = {
         "id": row.id,
         "variant": dict(row.variant),
@@ -46,12 +85,14 @@ def experiment_json(store: Store, row: ExperimentRow, *, cases: bool = True) -> 
         "goals": list(row.goal_results or []),
     }
     if cases:
-        out["cases"] = [case_json(c) for c in store.iter_cases(row.id, with_calls=False)]
+        out["cases"] = StoredCases(store, row.id) if lazy else \
+            [case_json(c) for c in store.iter_cases(row.id, with_calls=False)]
     return out
 
 
-def run_json(store: Store, run: RunRow, rows: Sequence[ExperimentRow]) -> dict[str, Any]:
-    """The whole run in the DESIGN §9 shape."""
+def run_json(store: Store, run: RunRow, rows: Sequence[ExperimentRow], *,
+             lazy: bool = False) -> dict[str, Any]:
+    """The whole run in the DESIGN §9 shape (``lazy``: see :func:`experiment_json`)."""
     from judgekit import __version__
 
     return {
@@ -60,15 +101,74 @@ def run_json(store: Store, run: RunRow, rows: Sequence[ExperimentRow]) -> dict[s
         "run_id": run.id,
         "status": run.status,
         "store": str(store.path),
-        "experiments": [experiment_json(store, r) for r in rows],
+        "experiments": [experiment_json(store, r, lazy=lazy) for r in rows],
     }
 
 
-def write_json(path: str | Path, store: Store, run: RunRow,
-               rows: Sequence[ExperimentRow]) -> None:
-    """Write :func:`run_json` to ``path`` (``-`` for stdout)."""
-    text = json.dumps(run_json(store, run, rows), indent=2, ensure_ascii=False, default=repr)
+def combine(docs: Sequence[dict[str, Any]], suite: str) -> dict[str, Any]:
+    """One object for several runs (the suites of one file or one pytest session): the first
+    run's keys, ``runs`` listing them all, and every experiment naming its suite."""
+    if len(docs) == 1:
+        return docs[0]
+    return {**docs[0], "suite": suite, "runs": [d["run_id"] for d in docs],
+            "experiments": [{**e, "suite": d["suite"]} for d in docs for e in d["experiments"]]}
+
+
+
+def write_json(doc: Mapping[str, Any], path: str | Path) -> None:
+    """Write a result object (a run's, or :func:`combine`'s) to ``path``; ``-`` is stdout.
+
+    The object is indented by 2; each case is one compact line (json's C encoder, a tenth of
+    the indenting one's time), read from the store as it is written when the doc is lazy. A
+    file is written beside ``path`` and renamed over it, so a reader never sees half of one.
+    """
+    lists: list[Any] = []
+    # A stand-in for each cases list while the rest of the object is indented; random, so no
+    # string in the data (a label in a summary, say) can be taken for it.
+    mark_text = f"\0judgekit-cases-{secrets.token_hex(8)}:"
+
+    def mark(obj: Any, key: str | None = None) -> Any:
+        if key == "cases" and isinstance(obj, list):
+            lists.append(obj)
+            return f"{mark_text}{len(lists) - 1}"
+        if isinstance(obj, Mapping):
+            return {k: mark(v, k) for k, v in obj.items()}
+        if isinstance(obj, list) and any(isinstance(v, Mapping) for v in obj):
+            return [mark(v) for v in obj]
+        return obj
+
+    text = json.dumps(mark(doc), indent=2, ensure_ascii=False, default=repr)
     if str(path) == "-":
-        print(text)
-    else:
-        Path(path).write_text(text + "\n", encoding="utf-8")
+        _write_chunks(sys.stdout, text, lists, mark_text)
+        sys.stdout.flush()
+        return
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8") as f:
+            _write_chunks(f, text, lists, mark_text)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _write_chunks(f: Any, text: str, lists: list[Any], mark_text: str) -> None:
+    """Write ``text`` with each marker replaced by its cases, one per line, 500 at a time."""
+    encode = json.JSONEncoder(ensure_ascii=False, default=repr).encode
+    marker = json.dumps(mark_text)[:-1]  # the marker's opening quote and text, as json wrote it
+    pos = 0
+    for i, cases in enumerate(lists):
+        end = f'{marker}{i}"'
+        at = text.index(end, pos)
+        indent = " " * (at - text.rindex("\n", 0, at) - 1 - len('"cases": '))
+        f.write(text[pos:at])
+        sep, buf = "[\n", []
+        for case in cases:
+            buf.append(f"{sep}{indent}  {encode(case)}")
+            sep = ",\n"
+            if len(buf) == 500:
+                f.write("".join(buf))
+                buf = []
+        f.write("".join(buf) + ("[]" if sep == "[\n" else f"\n{indent}]"))
+        pos = at + len(end)
+    f.write(text[pos:] + "\n")
