@@ -267,6 +267,8 @@ class LangSmithServer:
         url: ``http://127.0.0.1:PORT``, what ``LANGSMITH_ENDPOINT`` gets.
         datasets, examples, sessions, runs, feedback: What was received, by id (str).
         requests: ``(method, path, status)`` of every request, in order.
+        received: Every request in full (query, headers, body decoded), in order, failed
+            ones included: what :meth:`sent_as_data` scans.
         compressed: ``(path, Content-Encoding)`` of every request whose body was encoded.
     """
 
@@ -282,6 +284,7 @@ class LangSmithServer:
         self.runs: dict[str, dict[str, Any]] = {}
         self.feedback: dict[str, dict[str, Any]] = {}
         self.requests: list[tuple[str, str, int]] = []
+        self.received: list[Request] = []
         self.compressed: list[tuple[str, str]] = []  # (path, Content-Encoding) of encoded bodies
         self._lock = threading.RLock()
         self._faults: list[_Fault] = []
@@ -372,11 +375,30 @@ class LangSmithServer:
             self._faults.append(_Fault(method.upper() if method else None, path_prefix, status,
                                        times, retry_after))
 
+    def clear_faults(self) -> None:
+        """Forget the faults :meth:`fail` set that have not been used up (a storm ends)."""
+        with self._lock:
+            self._faults.clear()
+
     def count(self, method: str | None = None, path_prefix: str = "") -> int:
         """How many requests had this method (None: any) and a path starting with the prefix."""
         with self._lock:
             return sum(1 for m, p, _ in self.requests
                        if (method is None or m == method.upper()) and p.startswith(path_prefix))
+
+    def sent_as_data(self) -> str:
+        """Everything clients sent, as text, except the credential headers themselves
+        (``x-api-key``, ``authorization``): paths, queries, other headers and decoded bodies
+        (multipart parts included), for asserting that a secret was never sent as data."""
+        with self._lock:
+            received = list(self.received)
+        chunks: list[str] = []
+        for req in received:
+            headers = {k: v for k, v in req.headers.items()
+                       if k not in ("x-api-key", "authorization")}
+            chunks.append(f"{req.method} {req.path} {json.dumps(req.query)} "
+                          f"{json.dumps(headers)}\n{req.body.decode('utf-8', 'replace')}")
+        return "\n".join(chunks)
 
     def experiments(self, dataset_id: str | None = None) -> list[dict[str, Any]]:
         """The sessions linked to a dataset (any dataset if None), in creation order."""
@@ -440,8 +462,15 @@ class LangSmithServer:
         raw = h.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in h.headers.items()}
         status, payload, extra_headers = self._respond(method, path, parts.query, headers, raw)
+        try:
+            decoded = _decode_body(raw, headers.get("content-encoding", ""))
+        except Exception:  # recorded as it came
+            decoded = raw
         with self._lock:
             self.requests.append((method, path, status))
+            self.received.append(Request(method, path, parse_qs(parts.query,
+                                                                keep_blank_values=True),
+                                         headers, decoded))
         body = json.dumps(payload, default=str).encode()
         h.send_response(status)
         h.send_header("Content-Type", "application/json")

@@ -127,6 +127,24 @@ def test_wrong_key_is_an_auth_error(make_client: ClientFactory,
     assert ("POST", "/datasets", 401) in langsmith_env.requests
 
 
+
+def test_every_request_is_recorded_in_full_but_the_key_header(
+        make_client: ClientFactory, langsmith_env: LangSmithServer) -> None:
+    client = make_client()
+    langsmith_env.fail("POST", "/datasets", 500, times=1)
+    ds = client.create_dataset("qa", description="marker-in-body")
+    client.create_examples(dataset_id=ds.id, examples=[{"inputs": {"q": "multipart-marker"}}])
+    _trace(client, "exp", via="multipart_ingest")  # runs as multipart parts
+    list(client.list_examples(dataset_id=ds.id, metadata={"q": "query-marker"}))
+    posts = [r for r in langsmith_env.received if (r.method, r.path) == ("POST", "/datasets")]
+    assert len(posts) == 2  # the failed try too
+    sent = langsmith_env.sent_as_data()
+    for marker in ("marker-in-body", "multipart-marker", "query-marker", "ChatOpenAI",
+                   "gpt-4o-mini"):
+        assert marker in sent, marker
+    assert posts[0].headers["x-api-key"] == langsmith_env.api_key
+    assert langsmith_env.api_key not in sent
+
 def test_unknown_ids_are_404(make_client: ClientFactory) -> None:
     client = make_client()
     with pytest.raises(ls_utils.LangSmithNotFoundError):

@@ -8,25 +8,30 @@ failed. Its background thread is off (``auto_batch_tracing=False``): every uploa
 that has finished, successfully or not, when it returns.
 
 Retries: the SDK's HTTP adapter retries 408/425/429/5xx and connection errors
-(:data:`HTTP_TRIES` tries, exponential backoff, ``Retry-After`` honoured), and the SDK repeats
-a run upload up to three times; feedback calls are tried :data:`FEEDBACK_ATTEMPTS` times.
+(:data:`HTTP_TRIES` tries, exponential backoff, ``Retry-After`` honoured up to
+:data:`RETRY_AFTER_MAX_S`), and the SDK repeats a run upload up to three times; each feedback
+is tried :data:`FEEDBACK_ATTEMPTS` times by us, never by the SDK (whose own retry of a 429
+without ``Retry-After`` sleeps 30 s), and the first feedback that keeps failing stops the
+others, so a 429 storm ends the sync in seconds with one message.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 from judgekit.errors import ConfigError, JudgekitError
 from judgekit.langsmith.config import LangSmithConfig
 
-__all__ = ["FEEDBACK_ATTEMPTS", "HTTP_TRIES", "RUN_ATTEMPTS", "LangSmithError", "Remote",
-           "import_langsmith"]
+__all__ = ["FEEDBACK_ATTEMPTS", "HTTP_TRIES", "RETRY_AFTER_MAX_S", "RUN_ATTEMPTS",
+           "LangSmithError", "Remote", "describe_failure", "import_langsmith"]
 
 #: Tries of one HTTP request (the first and its retries) inside the SDK's adapter.
 HTTP_TRIES = 3
@@ -34,8 +39,12 @@ HTTP_TRIES = 3
 RUN_ATTEMPTS = 3
 #: How many times one feedback is posted (each with :data:`HTTP_TRIES` tries).
 FEEDBACK_ATTEMPTS = 2
+#: Pause before a feedback's next attempt (seconds, times the attempt number).
+FEEDBACK_PAUSE_S = 1.0
 #: Feedback calls in flight at once.
 FEEDBACK_WORKERS = 8
+#: The longest ``Retry-After`` honoured (seconds): a server asking for more is asked sooner.
+RETRY_AFTER_MAX_S = 30
 
 T = TypeVar("T")
 
@@ -60,6 +69,7 @@ def import_langsmith() -> Any:
 
 _STATUS = re.compile(r"\b([1-5]\d\d)\b")
 _WHERE = re.compile(r"\b(GET|POST|PUT|PATCH|DELETE) ?(\S+)")
+_PATH = re.compile(r"\bfor (/\S*|https?://\S+)")  # "Rate limit exceeded for /runs/multipart."
 
 
 def describe_failure(exc: BaseException, endpoint: str) -> str:
@@ -76,6 +86,9 @@ def describe_failure(exc: BaseException, endpoint: str) -> str:
     if m:
         path = m.group(2).rstrip(".,;:").replace(endpoint, "") or "/"
         where = f" to {m.group(1)} {path.split('?')[0]}"
+    elif (p := _PATH.search(text)) is not None:  # the SDK's 429/401/404/409: a path, no method
+        path = p.group(1).rstrip(".,;:").replace(endpoint, "") or "/"
+        where = f" to {path.split('?')[0]}"
     if isinstance(exc, ls_utils.LangSmithAuthError):
         return (f"LangSmith at {endpoint} rejected the API key (401){where}: check "
                 "LANGSMITH_API_KEY (and LANGSMITH_WORKSPACE_ID for an org-scoped key)")
@@ -133,10 +146,13 @@ class Remote:
         self.endpoint = config.endpoint
         self._errors: list[BaseException] = []
         self._lock = threading.Lock()
+        options: dict[str, Any] = {}
+        if "retry_after_max" in inspect.signature(Retry).parameters:  # urllib3 >= 2.5
+            options["retry_after_max"] = RETRY_AFTER_MAX_S
         retry = Retry(total=HTTP_TRIES - 1, backoff_factor=0.3,
                       status_forcelist=[408, 425, 429, 500, 502, 503, 504],
                       allowed_methods=None, raise_on_redirect=False, raise_on_status=False,
-                      respect_retry_after_header=True)
+                      respect_retry_after_header=True, **options)
         self._stack = contextlib.ExitStack()
         self._stack.enter_context(_muffled())
         # Everything explicit: the key and endpoint given, not re-read by the SDK from the
@@ -199,22 +215,55 @@ class Remote:
 
     def feedback(self, items: Sequence[dict[str, Any]]) -> None:
         """Create each feedback (``create_feedback`` kwargs); an existing id is updated to the
-        stored verdict instead, so a re-sync converges and never duplicates."""
+        stored verdict instead, so a re-sync converges and never duplicates.
+
+        Raises:
+            LangSmithError: for the first feedback that kept failing; the feedback not yet
+                started is not sent (a re-sync sends it).
+        """
         if not items:
             return
-        with ThreadPoolExecutor(max_workers=min(FEEDBACK_WORKERS, len(items))) as pool:
-            # .result() re-raises the first failure; the rest finish (or fail) first.
-            for done in [pool.submit(self.create_or_update_feedback, item) for item in items]:
-                done.result()
+        pool = ThreadPoolExecutor(max_workers=min(FEEDBACK_WORKERS, len(items)))
+        try:
+            futures = [pool.submit(self.create_or_update_feedback, item) for item in items]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in futures if f in done and f.exception() is not None]
+            if failed:
+                # Cancel the rest before raising: a storm of 429s ends now, not after every
+                # queued feedback has had its own retries.
+                pool.shutdown(wait=True, cancel_futures=True)
+                failed[0].result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def create_or_update_feedback(self, item: dict[str, Any]) -> None:
-        """Create a feedback; on 409 (already there) set its score, value and comment."""
+        """Create a feedback; on 409 (already there) set its score, value and comment.
+
+        Rate limits, 5xx, timeouts and connection errors are tried again
+        (:data:`FEEDBACK_ATTEMPTS` in all, each with the HTTP adapter's own retries).
+        """
         from langsmith import utils as ls_utils
 
-        try:
-            self.client.create_feedback(**item, stop_after_attempt=FEEDBACK_ATTEMPTS)
-        except ls_utils.LangSmithConflictError:
-            self.call(self.client.update_feedback, item["feedback_id"], score=item["score"],
-                      value=item["value"], comment=item["comment"])
-        except ls_utils.LangSmithError as exc:
-            raise self.fail(exc) from None
+        for attempt in range(1, FEEDBACK_ATTEMPTS + 1):
+            try:
+                self.client.create_feedback(**item, stop_after_attempt=1)
+                return
+            except ls_utils.LangSmithConflictError:
+                self.call(self.client.update_feedback, item["feedback_id"], score=item["score"],
+                          value=item["value"], comment=item["comment"])
+                return
+            except ls_utils.LangSmithError as exc:
+                if attempt == FEEDBACK_ATTEMPTS or not _transient(exc):
+                    raise self.fail(exc) from None
+            time.sleep(FEEDBACK_PAUSE_S * attempt)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Whether an SDK error may pass if tried again: 429, 5xx, a timeout or no connection."""
+    from langsmith import utils as ls_utils
+
+    if isinstance(exc, (ls_utils.LangSmithRateLimitError, ls_utils.LangSmithAPIError,
+                        ls_utils.LangSmithConnectionError, ls_utils.LangSmithRequestTimeout)):
+        return True
+    status = _STATUS.search(str(exc).split("LangSmith API.")[-1])
+    return status is not None and status.group(1).startswith("5")

@@ -8,6 +8,7 @@ One ``judgekit eval`` (without ``--langsmith``) fills a store; each test then ru
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,12 @@ from langsmith_server import LangSmithServer
 from openai_server import OpenAIServer
 from sync_support import QA, ls_env, roots, serve, write_suite
 
-from judgekit.langsmith.remote import FEEDBACK_ATTEMPTS, HTTP_TRIES, RUN_ATTEMPTS
+from judgekit.langsmith.remote import (
+    FEEDBACK_ATTEMPTS,
+    FEEDBACK_WORKERS,
+    HTTP_TRIES,
+    RUN_ATTEMPTS,
+)
 
 pytest.importorskip("langsmith")
 
@@ -120,6 +126,41 @@ def test_429_and_a_passing_500_are_retried(stored: Stored) -> None:
         assert again.returncode == 0, again.output
         _assert_complete(ls)
         assert ("POST", "/runs/multipart", 429) in ls.requests
+
+
+@pytest.mark.parametrize(("where", "retry_after"), [
+    ("/", 0),                 # everything, from the first request on
+    ("/runs/multipart", 0),   # after the dataset and the first experiment were made
+    ("/feedback", None),      # after the runs; no Retry-After (the SDK would sleep 30 s)
+])
+def test_a_429_storm_fails_in_one_line_and_a_rerun_completes(
+        stored: Stored, where: str, retry_after: float | None) -> None:
+    root, ran, oai = stored
+    run_id = ran.doc["run_id"]
+    before = _cases(root)
+    with LangSmithServer() as ls:
+        ls.fail(None, where, 429, times=10**6, retry_after=retry_after)  # beyond any retries
+        started = time.monotonic()
+        first = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        elapsed = time.monotonic() - started
+        assert first.returncode == 2, first.output
+        (line,) = [x for x in first.stderr.splitlines() if x.strip()]
+        assert line.startswith(f"error: LangSmith at {ls.url} kept answering 429 (rate limit) "
+                               f"to {'/datasets' if where == '/' else where}")
+        assert line.endswith(f"`judgekit sync {run_id}` sends it again")
+        assert "Traceback" not in first.output and first.stdout.count("\n") <= 1
+        # Bounded: the storm ends the sync in seconds, not after each feedback's own retries.
+        assert elapsed < 20, elapsed
+        assert ls.count("POST", "/feedback") <= FEEDBACK_WORKERS * FEEDBACK_ATTEMPTS * HTTP_TRIES
+        assert query(root / "store.db", "PRAGMA integrity_check") == [("ok",)]
+        assert _cases(root) == before
+        ls.clear_faults()
+        second = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert second.returncode == 0, second.output
+        _assert_complete(ls)
+        third = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert third.returncode == 0, third.output
+        _assert_complete(ls)
 
 
 def test_wrong_key_is_a_clear_error(stored: Stored) -> None:
