@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
@@ -21,6 +22,7 @@ __all__ = [
     "current_score_key",
     "record_call",
     "scoring",
+    "setup_wait",
     "with_usage",
 ]
 
@@ -33,6 +35,8 @@ class CaseRecorder:
 
     def __init__(self) -> None:
         self.calls: list[CallRecord] = []
+        #: Seconds the case waited for one-time set-up (see :func:`setup_wait`).
+        self.setup_s = 0.0
 
     @contextlib.contextmanager
     def active(self) -> Iterator[CaseRecorder]:
@@ -62,6 +66,22 @@ def scoring(key: str) -> Iterator[None]:
         yield
     finally:
         _score_key.reset(token)
+
+
+@contextlib.contextmanager
+def setup_wait() -> Iterator[None]:
+    """Time spent inside is one-time set-up (loading an SDK), not the case's latency.
+
+    Concurrent calls of one case wait for the same set-up, so the case keeps the longest
+    wait rather than their sum.
+    """
+    began = time.perf_counter()
+    try:
+        yield
+    finally:
+        recorder = _recorder.get()
+        if recorder is not None:
+            recorder.setup_s = max(recorder.setup_s, time.perf_counter() - began)
 
 
 def record_call(call: CallRecord) -> None:

@@ -425,7 +425,7 @@ class _Executor:
                 error = CaseError(SKIPPED, str(exc))
             except Exception as exc:
                 error = CaseError(type(exc).__name__, str(exc), user_traceback(exc))
-            latency = timing[0] if timing else time.perf_counter() - t0
+            latency = (timing[0] if timing else time.perf_counter() - t0) - recorder.setup_s
             if error is not None and not error.skipped:
                 scores = [Score(key=e.key, status="error",
                                 comment=f"not evaluated: the target raised {error}")
@@ -480,10 +480,11 @@ class _Executor:
         # connections, limiters and the case recorder) instead of a private loop per call.
         bind_loop()
         if "llm" in self.suite.fixture_names() or any(e.judge for e in self.suite.evaluators):
-            from judgekit.models.openai import preload
+            from judgekit.models.openai import start_preload
 
-            # The SDK's import, paid here rather than by the first cases' latency.
-            await preload(unless_unconfigured=True)
+            # The SDK's import starts now, off the loop; cases answered from the cache never
+            # wait for it, and the first call that needs it does not count the wait.
+            start_preload(unless_unconfigured=True)
         work = self.plan.work()  # shared: each worker pulls the next case when free
         n_workers = min(self.plan.concurrency, max(self.plan.n_todo, 1))
         if not self.is_async:

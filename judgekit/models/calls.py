@@ -183,7 +183,8 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
 
     prepare = getattr(model, "prepare", None)  # optional: load an SDK before timing starts
     if prepare is not None:
-        await prepare()
+        with recording.setup_wait():
+            await prepare()
     began = time.perf_counter()
     policy = RetryPolicy(max_attempts=settings.max_attempts, max_retry_s=settings.max_retry_s)
     try:

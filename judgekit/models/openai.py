@@ -13,6 +13,7 @@ The SDK is imported on first use so that ``import judgekit`` stays light.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import email.utils
 import functools
 import importlib
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     import openai
 
 __all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error", "preload",
-           "retry_after_seconds", "usage_tokens"]
+           "retry_after_seconds", "start_preload", "usage_tokens"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
@@ -296,33 +297,52 @@ async def _read_stream(stream: Any, headers: dict[str, str]) -> ChatResponse:
                         headers=headers)
 
 
-async def preload(*, unless_unconfigured: bool = False) -> None:
-    """Import the openai SDK in a worker thread, once.
+def start_preload(*, unless_unconfigured: bool = False) -> None:
+    """Start importing the openai SDK in a background thread, once per process.
 
-    ``import openai`` takes most of a second: done on the event loop it would stall every case
-    in flight, and done inside the first calls it would read as their latency. The runner calls
-    this before a run whose target or judges may call a model, with ``unless_unconfigured``:
-    with no ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` those steps are skipped, so the import
-    would be wasted.
+    ``import openai`` takes most of a second. The runner starts it before a run whose target
+    or judges may call a model, without waiting: a run answered from the response cache never
+    needs the SDK, and the first call that does waits in :func:`preload` (the case does not
+    count that wait as its latency: see :func:`judgekit.recording.setup_wait`). With
+    ``unless_unconfigured`` and no ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` those steps are
+    skipped, so nothing is started.
     """
+    global _warming
     if unless_unconfigured and not (os.environ.get("OPENAI_API_KEY")
                                     or os.environ.get("OPENAI_BASE_URL")):
         return
-    if not _warm.is_set():
-        await asyncio.to_thread(_warm_up)
+    with _warm_lock:
+        if _warming is None:
+            _warming = concurrent.futures.Future()
+            threading.Thread(target=_warm_up, args=(_warming,), name="judgekit-openai-import",
+                             daemon=True).start()
 
 
-_warm = threading.Event()
+async def preload() -> None:
+    """Wait until the SDK is imported (starting the import if nothing has): off the event
+    loop, so the cases in flight go on meanwhile."""
+    start_preload()
+    assert _warming is not None
+    if not _warming.done():
+        await asyncio.wrap_future(_warming)
 
 
-def _warm_up() -> None:
+_warming: concurrent.futures.Future[None] | None = None
+_warm_lock = threading.Lock()
+
+
+def _warm_up(done: concurrent.futures.Future[None]) -> None:
     """Import the SDK and build the shared SSL context and a throwaway HTTP client, so the
     modules the SDK imports on first use are loaded too: done later, on the event loop, that
     took ~0.4 s after the first calls had passed the rate limiter (bench/ratelimit), and a
     window-counting server saw them arrive that late."""
-    openai = importlib.import_module("openai")
-    openai.DefaultAsyncHttpxClient(verify=_ssl_context())
-    _warm.set()
+    try:
+        openai = importlib.import_module("openai")
+        openai.DefaultAsyncHttpxClient(verify=_ssl_context())
+    except BaseException as exc:  # the call that needs the SDK reports it
+        done.set_exception(exc)
+    else:
+        done.set_result(None)
 
 
 def usage_tokens(usage: Any) -> tuple[int, int, int]:

@@ -624,3 +624,27 @@ def test_an_evaluate_result_closes_the_store_it_opened(tmp_path: Path) -> None:
         assert result.experiments[0].summary["scores"]["exact"]["mean"] == 1.0  # type: ignore[index]
     with pytest.raises(sqlite3.ProgrammingError, match="closed"):
         result.store.db.execute("SELECT 1")
+
+
+def test_waiting_for_a_providers_one_time_setup_is_not_the_cases_latency(store: Store) -> None:
+    """The openai SDK's import runs in the background while cases start; a call that needs it
+    waits in the model's ``prepare``, and that wait is not the target's latency (the call's
+    own latency never included it). Concurrent calls of one case share the one wait."""
+    from judgekit.models.mock import MockModel
+
+    class SlowSetup(MockModel):
+        async def prepare(self) -> None:
+            await asyncio.sleep(0.5)
+
+    model = SlowSetup("Paris", model="gpt-4o-mini")
+
+    async def target(q: str, llm: Any) -> str:
+        one, two = await asyncio.gather(llm.chat(q), llm.chat(q))
+        await asyncio.sleep(0.05)  # the target's own time, which does count
+        return str(one.text)
+
+    result = judgekit.evaluate(target, data=ROWS[:1], evaluators=[],
+                               variants={"model": [model]}, store=store)
+    ((_, case),) = list(result.cases())
+    assert len(case.calls) == 2 and all(c.latency_s < 0.5 for c in case.calls)
+    assert 0.05 <= case.latency_s < 0.5
