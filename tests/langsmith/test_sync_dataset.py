@@ -102,3 +102,39 @@ def test_data_loaded_from_langsmith_is_linked_not_copied(
     for exp in ls.experiments():
         assert exp["reference_dataset_id"] == str(ds.id)
         assert {r["reference_example_id"] for r in roots(ls, exp["id"])} == set(ls.examples)
+
+
+def test_a_langsmith_dataset_runs_again_with_langsmith_down(
+        tmp_path: Path, openai_server: OpenAIServer) -> None:
+    # The first run reads the dataset and caches it by version; the second runs with the
+    # server stopped (its port closed): the cached copy is used, with one warning line.
+    serve(openai_server)
+    write_suite(tmp_path)
+    suite = tmp_path / "suites" / "qa.py"
+    suite.write_text(suite.read_text().replace('dataset("data/qa.jsonl")',
+                                               'dataset.langsmith("qa-prod")'))
+    with LangSmithServer() as ls:
+        client = langsmith.Client(api_url=ls.url, api_key=ls.api_key, auto_batch_tracing=False)
+        ds = client.create_dataset("qa-prod")
+        client.create_examples(dataset_id=ds.id, examples=[
+            {"inputs": r["inputs"], "reference_outputs": {"answer": r["reference"]}}
+            for r in QA])
+        client.close()
+        env = ls_env(ls)
+        online = judgekit("eval", "suites/qa.py", cwd=tmp_path, srv=openai_server, env=env)
+        assert online.returncode == 0, online.output
+        assert online.stderr.count("warning:") == 0
+        assert ls.requests and all(p != "/runs/multipart" for _, p, _ in ls.requests)
+    offline = judgekit("eval", "suites/qa.py", cwd=tmp_path, srv=openai_server, env=env)
+    assert offline.returncode == 0, offline.output
+    (warning,) = [x for x in offline.stderr.splitlines() if x.startswith("warning:")]
+    assert f"cannot load it from {env['LANGSMITH_ENDPOINT']}" in warning
+    assert "using the cached copy of version" in warning and "Traceback" not in offline.output
+
+    def cases(ran: Any) -> list[tuple[str, Any, Any]]:
+        return sorted((c["example_id"], c["outputs"], [s["score"] for s in c["scores"]])
+                      for e in ran.doc["experiments"] for c in e["cases"])
+
+    assert cases(offline) == cases(online) and len(cases(online)) == 2 * len(QA)
+    assert [e["dataset"] for e in offline.doc["experiments"]] == \
+        [e["dataset"] for e in online.doc["experiments"]]

@@ -200,13 +200,20 @@ def test_json_and_console_carry_the_urls(sent: Scenario) -> None:
 
 
 def test_no_api_key_in_anything_sent_or_stored(sent: Scenario) -> None:
-    root, _, ls, _ = sent
-    received = json.dumps([ls.datasets, ls.examples, ls.sessions, ls.runs, ls.feedback],
-                          default=str)
+    root, ran, ls, _ = sent
+    # Every request as it arrived (paths, queries, headers but the x-api-key one, decoded
+    # bodies and multipart parts), not only the objects the server kept.
+    received = ls.sent_as_data()
+    assert "/runs/multipart" in received and "usage_metadata" in received  # it is all there
     assert SECRET not in received
     assert "sk-test" not in received  # nor the model provider's key
-    for f in root.glob("store.db*"):
-        assert SECRET.encode() not in f.read_bytes()
+    assert all(r.headers.get("x-api-key") == SECRET for r in ls.received if r.path != "/info")
+    # Nothing judgekit wrote: store, cache, JSON result, terminal output.
+    written = [f for f in root.rglob("*") if f.is_file() and ".git" not in f.parts]
+    assert any(f.name == "store.db" for f in written)
+    for f in written:
+        assert SECRET.encode() not in f.read_bytes(), f
+    assert SECRET not in ran.output
 
 
 def test_resync_creates_nothing_new(sent: Scenario) -> None:

@@ -64,6 +64,16 @@ def _assert_complete(ls: LangSmithServer) -> None:
         case_fb = [f for f in ls.feedback.values() if f.get("run_id") in {r["id"] for r in rs}]
         assert len(case_fb) == N_FEEDBACK
     assert len(ls.examples) == len(QA)
+    assert ls.api_key not in ls.sent_as_data()  # the key only ever in its header
+
+
+def _one_error_line(ran: Ran) -> str:
+    """The single line a usage or LangSmith error prints (exit 2, nothing else, no traceback)."""
+    assert ran.returncode == 2, ran.output
+    lines = [x for x in ran.stderr.splitlines() if x.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), ran.stderr
+    assert "Traceback" not in ran.output and ran.stdout.strip() == ""
+    return lines[0]
 
 
 def test_no_flag_and_no_env_sends_nothing(stored: Stored) -> None:
@@ -168,9 +178,9 @@ def test_wrong_key_is_a_clear_error(stored: Stored) -> None:
     with LangSmithServer() as ls:
         bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
                        env=ls_env(ls, LANGSMITH_API_KEY="lsv2_wrong"))
-        assert bad.returncode == 2
-        assert f"error: LangSmith at {ls.url} rejected the API key (401)" in bad.stderr
-        assert "LANGSMITH_API_KEY" in bad.stderr and "lsv2" not in bad.stderr
+        line = _one_error_line(bad)
+        assert line.startswith(f"error: LangSmith at {ls.url} rejected the API key (401)")
+        assert "LANGSMITH_API_KEY" in line and "lsv2" not in line
         assert ls.datasets == {}
 
 
@@ -179,14 +189,31 @@ def test_no_key_sends_nothing(stored: Stored) -> None:
     with LangSmithServer() as ls:
         env = {"LANGSMITH_ENDPOINT": ls.url}
         bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai, env=env)
-        assert bad.returncode == 2
-        assert "error: LangSmith needs an API key: set LANGSMITH_API_KEY" in bad.stderr
+        assert _one_error_line(bad).startswith(
+            "error: LangSmith needs an API key: set LANGSMITH_API_KEY")
         # eval --langsmith checks before running anything.
         n_runs = len(query(root / "store.db", "SELECT id FROM runs"))
         ev = judgekit("eval", "suites/qa.py", "--langsmith", cwd=root, srv=oai, env=env)
         assert ev.returncode == 2 and "needs an API key" in ev.stderr
         assert len(query(root / "store.db", "SELECT id FROM runs")) == n_runs
         assert ls.requests == []
+
+
+def test_an_unknown_run_or_store_is_one_line_and_sends_nothing(stored: Stored,
+                                                               tmp_path: Path) -> None:
+    root, ran, oai = stored
+    before = _cases(root)
+    with LangSmithServer() as ls:
+        bad = judgekit("sync", ran.doc["run_id"], "nope", cwd=root, srv=oai, env=ls_env(ls))
+        assert _one_error_line(bad) == (f"error: no run 'nope' in {root / 'store.db'}; "
+                                        "`judgekit runs` lists them")
+        missing = tmp_path / "elsewhere.db"
+        none = judgekit("sync", ran.doc["run_id"], "--store", str(missing), cwd=root, srv=oai,
+                        env=ls_env(ls))
+        assert _one_error_line(none).startswith(f"error: no store at {missing}: nothing to send")
+        assert not missing.exists()  # not created by a command that only reads
+        assert ls.requests == []  # every run id is checked before anything is sent
+    assert _cases(root) == before
 
 
 def test_langchain_variables_are_read_too(stored: Stored) -> None:
@@ -206,9 +233,9 @@ def test_unreachable_endpoint_is_a_clear_error(stored: Stored) -> None:
     url = f"http://127.0.0.1:{port}"
     bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
                    env={"LANGSMITH_ENDPOINT": url, "LANGSMITH_API_KEY": "k"})
-    assert bad.returncode == 2
-    assert bad.stderr.startswith(f"error: cannot reach LangSmith at {url}")
-    assert "LANGSMITH_ENDPOINT" in bad.stderr and "Traceback" not in bad.stderr
+    line = _one_error_line(bad)
+    assert line.startswith(f"error: cannot reach LangSmith at {url}")
+    assert "LANGSMITH_ENDPOINT" in line and "API Key" not in line
 
 
 def test_missing_langsmith_package_says_how_to_install(stored: Stored, tmp_path: Path) -> None:
@@ -218,8 +245,7 @@ def test_missing_langsmith_package_says_how_to_install(stored: Stored, tmp_path:
     with LangSmithServer() as ls:
         bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai,
                        env=ls_env(ls, PYTHONPATH=str(tmp_path / "shadow")))
-        assert bad.returncode == 2
-        assert "pip install 'judgekit[langsmith]'" in bad.stderr
+        assert "pip install 'judgekit[langsmith]'" in _one_error_line(bad)
         assert ls.requests == []
 
 
