@@ -310,7 +310,7 @@ def case_runs(ctx: TraceContext, case: CaseResult, cc: CaseContext) -> list[dict
             "inputs": {"inputs": inputs, "outputs": run_outputs(case.outputs),
                        "reference_outputs": reference_outputs(
                            example.reference if example is not None else None)},
-            "outputs": _score_outputs(score) if score is not None else None,
+            "outputs": _score_outputs(score) if score is not None else _sub_scores(key, case),
             "error": (score.comment or "error") if score is not None and score.status == "error"
             else None,
             "extra": {"metadata": judge_meta},
@@ -320,6 +320,23 @@ def case_runs(ctx: TraceContext, case: CaseResult, cc: CaseContext) -> list[dict
                                  judge_id, ctx.evaluators_project_id, start,
                                  {"ls_run_depth": 1}))
     return runs
+
+
+def _judge_of(key: str, judge_ids: Mapping[str, uuid.UUID]) -> uuid.UUID | None:
+    """The judge run behind score ``key``: its own, or its evaluator's (``crit.tone`` was
+    produced by the calls made under ``crit``), as judgekit attributes judge usage."""
+    while True:
+        if key in judge_ids:
+            return judge_ids[key]
+        if "." not in key:
+            return None
+        key = key.rsplit(".", 1)[0]
+
+
+def _sub_scores(key: str, case: CaseResult) -> dict[str, Any] | None:
+    """An evaluator's outputs when it produced only per-field scores (``key.<field>``)."""
+    subs = [_score_outputs(s) for s in case.scores if s.key.startswith(key + ".")]
+    return {"results": subs} if subs else None
 
 
 def _score_outputs(score: Score) -> dict[str, Any]:
@@ -374,7 +391,7 @@ def case_feedback(ctx: TraceContext, case: CaseResult, cc: CaseContext
             "feedback_id": uuid.uuid5(cc.root_id, name), "run_id": cc.root_id,
             "trace_id": cc.root_id, "session_id": ctx.project_id, "key": s.key,
             "score": _feedback_score(s), "value": s.value if s.status == "ok" else None,
-            "comment": _feedback_comment(s), "source_run_id": cc.judge_ids.get(s.key),
+            "comment": _feedback_comment(s), "source_run_id": _judge_of(s.key, cc.judge_ids),
             "feedback_source_type": "model", "source_info": info,
             "start_time": cc.start, "error": True if s.status == "error" else None,
         })

@@ -15,6 +15,7 @@ from judgekit.langsmith.payloads import (
     TraceContext,
     case_context,
     case_feedback,
+    case_runs,
     dotted_order,
     example_payload,
     reference_outputs,
@@ -22,7 +23,7 @@ from judgekit.langsmith.payloads import (
     summary_feedback,
 )
 from judgekit.store import ExperimentRow, RunRow
-from judgekit.types import CaseResult, Example, Score
+from judgekit.types import CallRecord, CaseResult, Example, Score
 
 RUN = RunRow("7f3a2c1d", "test_qa", "suites/qa.py", "complete", 1000.0, 1010.0, {}, "0.1.0")
 EXP = ExperimentRow(id="7f3a2c1d-1", run_id=RUN.id, position=0, variant={"model": "m"},
@@ -129,3 +130,28 @@ def test_importing_judgekit_and_the_cli_does_not_import_langsmith() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_per_field_scores_of_a_judge_point_at_its_judge_run() -> None:
+    # One judge call under the evaluator key "crit" produced "crit.tone" and "crit.facts"
+    # (as per-key evaluators name them); a code check "exact" made no call.
+    call = CallRecord(role="judge", provider="openai", model="gpt-4o",
+                      request={"messages": [{"role": "user", "content": "grade"}]},
+                      response_text="tone: ok; facts: wrong", prompt_tokens=20,
+                      completion_tokens=5, latency_s=0.2, started_at=1001.5, score_key="crit")
+    case = CaseResult(example_id="q1", variant={}, repetition=0, outputs="x", error=None,
+                      latency_s=0.1, started_at=1001.0, ended_at=1002.0, calls=(call,), scores=(
+                          Score("crit.tone", score=1.0, comment="polite"),
+                          Score("crit.facts", score=0.0, comment="wrong capital"),
+                          Score("critique", score=1.0), Score("exact", score=1.0)))
+    cc = case_context(_ctx(), case)
+    fb = {f["key"]: f for f in case_feedback(_ctx(), case, cc)}
+    judge_id = cc.judge_ids["crit"]
+    assert fb["crit.tone"]["source_run_id"] == fb["crit.facts"]["source_run_id"] == judge_id
+    assert fb["critique"]["source_run_id"] is None  # a prefix of the name, not a parent key
+    assert fb["exact"]["source_run_id"] is None
+    runs = {r["id"]: r for r in case_runs(_ctx(), case, cc)}
+    judge = runs[judge_id]
+    assert [s["key"] for s in judge["outputs"]["results"]] == ["crit.tone", "crit.facts"]
+    (llm,) = [r for r in runs.values() if r.get("parent_run_id") == judge_id]
+    assert llm["run_type"] == "llm" and llm["outputs"]["usage_metadata"]["input_tokens"] == 20
