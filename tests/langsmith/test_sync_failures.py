@@ -173,6 +173,24 @@ def test_a_429_storm_fails_in_one_line_and_a_rerun_completes(
         _assert_complete(ls)
 
 
+def test_a_server_without_multipart_gets_runs_batch_with_failures_as_loud(
+        stored: Stored) -> None:
+    # A self-hosted LangSmith that predates /runs/multipart and multipart example uploads.
+    root, ran, oai = stored
+    run_id = ran.doc["run_id"]
+    with LangSmithServer(multipart=False, examples_multipart=False, zstd=False) as ls:
+        ls.fail("POST", "/runs/batch", 500, times=RUN_ATTEMPTS * HTTP_TRIES)
+        first = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert "answered 500 to POST /runs/batch" in _one_error_line(first)
+        assert ls.runs == {}
+        second = judgekit("sync", run_id, cwd=root, srv=oai, env=ls_env(ls))
+        assert second.returncode == 0, second.output
+        _assert_complete(ls)
+        paths = {p for _, p, _ in ls.requests}
+        assert "/runs/batch" in paths and "/examples/bulk" in paths
+        assert "/runs/multipart" not in paths
+
+
 def test_wrong_key_is_a_clear_error(stored: Stored) -> None:
     root, ran, oai = stored
     with LangSmithServer() as ls:
