@@ -14,7 +14,8 @@ is the answer. With LangSmith, whose runs wrap a string output as ``{"output": "
 * The schema is checked against its metaschema when the evaluator is built; an invalid schema
   raises :class:`~judgekit.errors.SchemaError` naming the JSON path of the problem.
 * ``format`` is asserted with the draft's ``FormatChecker`` (``check_formats=False`` makes it an
-  annotation only, which is what draft 2020-12 specifies by default).
+  annotation only, which is what draft 2020-12 specifies by default). The lark grammar behind
+  ``iri``/``iri-reference`` is built only for schemas that use them (see ``_lazy_iri``).
 * Remote ``$ref``\\ s are never fetched: they resolve from ``registry=`` (a
   ``referencing.Registry``), and an absolute ``$ref`` the registry cannot resolve is an error
   at construction.
@@ -39,6 +40,7 @@ from judgekit.errors import EvaluatorError, SchemaError
 from judgekit.evaluation import evaluator
 from judgekit.types import Score
 from judgekit_evaluators._common import failed, parse_json, passed_score, pick
+from judgekit_evaluators._lazy_iri import import_jsonschema, preload
 
 __all__ = ["CompiledSchema", "compile_schema", "json_schema", "json_valid", "validate"]
 
@@ -53,9 +55,12 @@ _DRAFT_CLASSES = {
 }
 # Keywords whose values are data, not subschemas: a "$ref" inside them is not a reference.
 _DATA_KEYWORDS = frozenset({"enum", "const", "examples", "default"})
+# Formats checked with rfc3987_syntax's lark grammar, which is built only when a schema needs it.
+_IRI_FORMATS = frozenset({"iri", "iri-reference"})
 
 
 def _draft_class(draft: str) -> tuple[str, Any]:
+    import_jsonschema()  # first: see _lazy_iri for why jsonschema is imported through it
     import jsonschema.validators as jv
 
     wanted = draft.strip().lower().replace("draft-0", "draft").replace("draft-", "draft")
@@ -138,6 +143,19 @@ def _refs(node: Any) -> Iterator[str]:
             yield from _refs(item)
 
 
+def _formats(node: Any) -> Iterator[str]:
+    """Every ``format`` value in a schema, skipping data keywords."""
+    if isinstance(node, Mapping):
+        for k, v in node.items():
+            if k == "format" and isinstance(v, str):
+                yield v
+            elif k not in _DATA_KEYWORDS:
+                yield from _formats(v)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _formats(item)
+
+
 @dataclass(frozen=True)
 class CompiledSchema:
     """A checked schema with its validator, ready to validate many instances.
@@ -197,6 +215,7 @@ def compile_schema(
         >>> compile_schema({"type": "integer"}).is_valid(3)
         True
     """
+    import_jsonschema()  # first: see _lazy_iri for why jsonschema is imported through it
     import referencing
     import referencing.exceptions
     import referencing.jsonschema
@@ -223,6 +242,8 @@ def compile_schema(
             f"(checked against the {name} metaschema); fix that part of the schema")
     validator = cls(loaded, registry=reg,
                     format_checker=cls.FORMAT_CHECKER if check_formats else None)
+    if check_formats and _IRI_FORMATS & set(cls.FORMAT_CHECKER.checkers) & set(_formats(loaded)):
+        preload()  # build the IRI grammar now (suite load), not in the first case scored
     spec = referencing.jsonschema.specification_with(
         str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")))
     resolver = SPECIFICATIONS.combine(reg).resolver_with_root(spec.create_resource(loaded))
