@@ -64,7 +64,28 @@ def import_langsmith() -> Any:
     except ImportError:
         raise ConfigError("sending runs to LangSmith needs the langsmith package: "
                           "pip install 'judgekit[langsmith]'") from None
+    # An older SDK would fail mid-sync on an unknown keyword: say so before anything is sent.
+    client = getattr(langsmith, "Client", None)
+    try:
+        params = set(inspect.signature(client).parameters) if client is not None else set()
+    except (TypeError, ValueError):
+        params = set()
+    missing = [p for p in _CLIENT_OPTIONS if p not in params]
+    missing += [m for m in _CLIENT_METHODS if not hasattr(client, m)]
+    if missing:
+        version = getattr(langsmith, "__version__", "unknown")
+        raise ConfigError(f"the installed langsmith {version} is too old to send runs (its "
+                          f"Client has no {missing[0]}): pip install -U 'judgekit[langsmith]'")
     return langsmith
+
+
+# What Remote and the sync use of the SDK's Client (all in langsmith 0.15).
+_CLIENT_OPTIONS = ("retry_config", "tracing_error_callback", "omit_traced_runtime_info",
+                   "auto_batch_tracing", "timeout_ms", "workspace_id")
+_CLIENT_METHODS = ("multipart_ingest", "batch_ingest_runs", "create_examples",
+                   "update_examples", "delete_examples", "list_dataset_versions",
+                   "update_dataset_tag", "create_feedback", "update_feedback",
+                   "request_with_retries")
 
 
 _STATUS = re.compile(r"\b([1-5]\d\d)\b")

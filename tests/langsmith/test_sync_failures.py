@@ -267,6 +267,29 @@ def test_missing_langsmith_package_says_how_to_install(stored: Stored, tmp_path:
         assert ls.requests == []
 
 
+def test_a_too_old_langsmith_package_is_named_before_anything_is_sent(
+        stored: Stored, tmp_path: Path) -> None:
+    root, ran, oai = stored
+    # A `langsmith` as old releases were: a Client without the options a sync relies on.
+    write(tmp_path / "old" / "langsmith" / "__init__.py", """\
+        __version__ = "0.1.0"
+        class Client:
+            def __init__(self, api_url=None, api_key=None):
+                raise AssertionError("must not be built")
+        """)
+    with LangSmithServer() as ls:
+        env = ls_env(ls, PYTHONPATH=str(tmp_path / "old"))
+        bad = judgekit("sync", ran.doc["run_id"], cwd=root, srv=oai, env=env)
+        assert _one_error_line(bad) == (
+            "error: the installed langsmith 0.1.0 is too old to send runs (its Client has no "
+            "retry_config): pip install -U 'judgekit[langsmith]'")
+        n_runs = len(query(root / "store.db", "SELECT id FROM runs"))
+        ev = judgekit("eval", "suites/qa.py", "--langsmith", cwd=root, srv=oai, env=env)
+        assert "too old to send runs" in _one_error_line(ev)
+        assert len(query(root / "store.db", "SELECT id FROM runs")) == n_runs  # nothing ran
+        assert ls.requests == []
+
+
 def test_eval_keeps_its_exit_code_when_langsmith_fails(stored: Stored) -> None:
     root, _, oai = stored
     with LangSmithServer() as ls:
