@@ -238,24 +238,34 @@ class Store:
 
     def write_case(self, experiment_id: str, case: CaseResult) -> None:
         """Write a finished case with its scores and calls, atomically."""
-        err = case.error
-        u = case.usage
+        self.write_cases([(experiment_id, case)])
+
+    def write_cases(self, cases: Sequence[tuple[str, CaseResult]]) -> None:
+        """Write finished cases (``(experiment_id, case)``) with their scores and calls in
+        one transaction: all of them or none.
+
+        A commit is most of a case's write (~140 µs of ~250), so the runner writes the cases
+        that finish in the same turn of its event loop together.
+        """
         with self._tx():
-            cur = self.db.execute(
-                "INSERT INTO cases(experiment_id, example_id, repetition, outputs, error_type,"
-                " error_message, error_traceback, latency_s, started_at, ended_at, passed,"
-                " prompt_tokens, completion_tokens, cached_tokens, cost_usd, n_calls)"
-                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (experiment_id, case.example_id, case.repetition,
-                 None if err else _dumps(case.outputs),
-                 err.type if err else None, err.message if err else None,
-                 err.traceback if err else None, case.latency_s, case.started_at,
-                 case.ended_at, int(case.passed), u.prompt_tokens, u.completion_tokens,
-                 u.cached_tokens, u.cost_usd, u.calls),
-            )
-            case_id = cur.lastrowid
-            self._insert_scores(experiment_id, case_id, case.scores)
-            self._insert_calls(experiment_id, case_id, case.calls)
+            for experiment_id, case in cases:
+                err = case.error
+                u = case.usage
+                cur = self.db.execute(
+                    "INSERT INTO cases(experiment_id, example_id, repetition, outputs,"
+                    " error_type, error_message, error_traceback, latency_s, started_at,"
+                    " ended_at, passed, prompt_tokens, completion_tokens, cached_tokens,"
+                    " cost_usd, n_calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (experiment_id, case.example_id, case.repetition,
+                     None if err else _dumps(case.outputs),
+                     err.type if err else None, err.message if err else None,
+                     err.traceback if err else None, case.latency_s, case.started_at,
+                     case.ended_at, int(case.passed), u.prompt_tokens, u.completion_tokens,
+                     u.cached_tokens, u.cost_usd, u.calls),
+                )
+                case_id = cur.lastrowid
+                self._insert_scores(experiment_id, case_id, case.scores)
+                self._insert_calls(experiment_id, case_id, case.calls)
 
     def add_case_scores(self, experiment_id: str, case_id: int, scores: Sequence[Score],
                         calls: Sequence[CallRecord] = ()) -> None:

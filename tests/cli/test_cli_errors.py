@@ -171,11 +171,11 @@ INTERNAL = """\
     import judgekit.store
     from judgekit.cli.main import main
 
-    def broken_write_case(self, experiment_id, case):
+    def broken_write_cases(self, cases):
         raise RuntimeError("disk on fire")
 
     # A bug inside judgekit (not a user mistake): simulated by breaking the store's writer.
-    judgekit.store.Store.write_case = broken_write_case
+    judgekit.store.Store.write_cases = broken_write_cases
     sys.exit(main(sys.argv[1:]))
     """
 

@@ -535,16 +535,16 @@ def test_retry_errors_also_redoes_cases_whose_evaluator_errored(store: Store) ->
 
 def test_an_internal_error_marks_the_run_failed_and_keeps_finished_cases(
         store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
-    real_write = Store.write_case
+    real_write = Store.write_cases
     written: list[str] = []
 
-    def write_then_break(self: Store, experiment_id: str, case: CaseResult) -> None:
+    def write_then_break(self: Store, cases: list[tuple[str, CaseResult]]) -> None:
         if written:
             raise RuntimeError("bug in the store layer")
-        real_write(self, experiment_id, case)
-        written.append(case.example_id)
+        real_write(self, cases)
+        written.extend(case.example_id for _, case in cases)
 
-    monkeypatch.setattr(Store, "write_case", write_then_break)
+    monkeypatch.setattr(Store, "write_cases", write_then_break)
 
     @suite(data=ROWS, evaluators=[exact])
     def test_breaks(q: str) -> str:
@@ -639,7 +639,7 @@ def test_waiting_for_a_providers_one_time_setup_is_not_the_cases_latency(store: 
     model = SlowSetup("Paris", model="gpt-4o-mini")
 
     async def target(q: str, llm: Any) -> str:
-        one, two = await asyncio.gather(llm.chat(q), llm.chat(q))
+        one, _ = await asyncio.gather(llm.chat(q), llm.chat(q))
         await asyncio.sleep(0.05)  # the target's own time, which does count
         return str(one.text)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,14 @@ def test_a_case_is_written_whole_or_not_at_all(store: Store) -> None:
     with pytest.raises(sqlite3.IntegrityError):
         store.write_case(exp_id, good)
     assert store.db.execute("SELECT COUNT(*) FROM cases").fetchone()[0] == 1
+    # Several cases written together (the runner's batches): all of them or none.
+    c = CaseResult(example_id="c", variant={}, repetition=0, outputs="z", error=None,
+                   latency_s=0.2, scores=(Score(key="k", score=1.0),))
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_cases([(exp_id, c), (exp_id, broken)])
+    assert store.finished_cases(exp_id) == {("a", 0)}
+    store.write_cases([(exp_id, c), (exp_id, replace(good, example_id="d"))])
+    assert store.finished_cases(exp_id) == {("a", 0), ("c", 0), ("d", 0)}
 
 
 def test_examples_are_stored_once_per_dataset_version(store: Store) -> None:
