@@ -40,7 +40,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -117,16 +117,24 @@ def _fill(template: str, values: Mapping[str, str]) -> str:
             raise KeyError(f"prompt field {m.group(1)!r} has no value")
         return values[m.group(1)]
 
-    # A line holding only an empty placeholder (an optional block not given) disappears, with
-    # the blank line that separated it (template lines only: data is never touched).
+    empty = frozenset(k for k, v in values.items() if v == "")
+    # One pass: text substituted in is never scanned again, so data can't inject {{fields}}.
+    return _PLACEHOLDER.sub(sub, _kept_lines(template, empty))
+
+
+@lru_cache(maxsize=256)
+def _kept_lines(template: str, empty: frozenset[str]) -> str:
+    """``template`` without the lines that hold only a placeholder in ``empty`` (an optional
+    block not given), nor the blank line that separated such a line. It depends on the
+    template and on which fields are empty only: worked out once per prompt and shape,
+    not once per case (template lines only: data is never touched)."""
     lines: list[str] = []
     for line in template.split("\n"):
         m = _PLACEHOLDER.fullmatch(line.strip())
-        if (m and sub(m) == "") or (not line.strip() and lines and not lines[-1].strip()):
+        if (m and m.group(1) in empty) or (not line.strip() and lines and not lines[-1].strip()):
             continue
         lines.append(line)
-    # One pass: text substituted in is never scanned again, so data can't inject {{fields}}.
-    return _PLACEHOLDER.sub(sub, "\n".join(lines).strip("\n"))
+    return "\n".join(lines).strip("\n")
 
 
 @cache
@@ -188,8 +196,9 @@ def neutralise(text: str) -> str:
     `` (quoted)`` appended; ``<<<`` before BEGIN/END becomes ``<< <``. Everything else,
     code fences included, is left as it is, so the judge sees the text it is judging.
     """
-    text = "".join(c for c in text
-                   if c not in _INVISIBLE_EXTRA and unicodedata.category(c) != "Cf")
+    if not text.isascii():  # no format character is ASCII: skip the scan for most text
+        text = "".join(c for c in text
+                       if c not in _INVISIBLE_EXTRA and unicodedata.category(c) != "Cf")
     text = _DOUBLE_OPEN.sub(lambda m: m.group(0) + " ", text)
     text = _DOUBLE_CLOSE.sub(lambda m: m.group(0) + " ", text)
     text = _GRADE.sub(r"\1 (quoted)", text)
@@ -324,14 +333,21 @@ async def ask(spec: JudgeSpec, **fields: str) -> Vote | Score:
             "name": f"{spec.prompt.name}_verdict", "strict": True, "schema": spec.schema}}
     calls = [chat(model, messages, sample=i, seed=spec.seed + i, **params)
              for i in range(spec.samples)]
-    # Wait for every sample before raising, so no call is left running unobserved.
-    results = await asyncio.gather(*calls, return_exceptions=True)
+    results: list[Any]
+    if len(calls) == 1:  # no task to create for the usual single sample
+        try:
+            results = [await calls[0]]
+        except Exception as exc:
+            results = [exc]
+    else:
+        # Wait for every sample before raising, so no call is left running unobserved.
+        results = await asyncio.gather(*calls, return_exceptions=True)
     for r in results:
         if isinstance(r, ModelNotConfigured):
             return skipped(spec.key, str(r).rstrip("."))
         if isinstance(r, BaseException):
             raise r
-    raw = [r.text for r in results]  # type: ignore[union-attr]
+    raw = [r.text for r in results]
     verdicts = [read_verdict(text, spec.kind, **spec.parse_opts) for text in raw]
     values = [v.value for v in verdicts]
     value, agreement, reason = reduce_votes(values, numeric=spec.kind == "rating")
