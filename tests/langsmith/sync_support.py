@@ -10,7 +10,8 @@ from e2e_support import JUDGE_SYSTEM, write
 from langsmith_server import LangSmithServer
 from openai_server import OpenAIServer, Reply
 
-__all__ = ["QA", "SECRET", "SUITE", "feedback_of", "ls_env", "roots", "serve", "write_suite"]
+__all__ = ["QA", "SECRET", "SUITE", "TARGET_USAGE", "feedback_of", "ls_env", "roots", "serve",
+           "target_reply", "write_suite"]
 
 #: The LangSmith key of these tests: it must never show up in anything sent or stored.
 SECRET = "lsv2_sk_judgekit_test_secret_4f1c"
@@ -45,12 +46,19 @@ def write_suite(root: Path, rows: list[dict[str, Any]] = QA) -> Path:
     return write(root / "suites" / "qa.py", SUITE)
 
 
+def target_reply(text: str) -> Reply:
+    """A target model's reply carrying :data:`TARGET_USAGE`."""
+    return Reply(text, prompt_tokens=TARGET_USAGE["prompt_tokens"],
+                 completion_tokens=TARGET_USAGE["completion_tokens"],
+                 cached_tokens=TARGET_USAGE["cached_tokens"])
+
+
 def serve(srv: OpenAIServer) -> None:
     """Targets answer by question (with usage); the judge says CORRECT, except for the moon,
     where its reply has no GRADE line (an unscored verdict)."""
     def target(body: dict[str, Any]) -> Reply:
         question = body["messages"][-1]["content"]
-        return Reply(ANSWERS.get(question, "?"), **TARGET_USAGE)
+        return target_reply(ANSWERS.get(question, "?"))
 
     srv.reply(None, target)
     srv.reply(JUDGE_SYSTEM, Reply("The answer matches the reference.\nGRADE: CORRECT"))

@@ -14,7 +14,7 @@ import pytest
 from e2e_support import JUDGE_SYSTEM, Ran, judgekit, write
 from langsmith_server import LangSmithServer
 from openai_server import OpenAIServer, Reply
-from sync_support import QA, TARGET_USAGE, feedback_of, ls_env, roots, write_suite
+from sync_support import QA, feedback_of, ls_env, roots, target_reply, write_suite
 
 pytest.importorskip("langsmith")
 
@@ -44,7 +44,7 @@ def sent(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     write_suite(root)
     write(root / "suites" / "qa.py", SUITE)
     with OpenAIServer() as oai, LangSmithServer() as ls:
-        oai.reply(None, Reply("Paris", **TARGET_USAGE))
+        oai.reply(None, target_reply("Paris"))
         oai.reply(JUDGE_SYSTEM, Reply("Looks right.\nGRADE: CORRECT", prompt_tokens=50,
                                       completion_tokens=7))
         ran = judgekit("eval", "suites/qa.py", "--repeat", str(REPEAT), "--langsmith",
