@@ -300,10 +300,10 @@ async def _read_stream(stream: Any, headers: dict[str, str]) -> ChatResponse:
 def start_preload(*, unless_unconfigured: bool = False) -> None:
     """Start importing the openai SDK in a background thread, once per process.
 
-    ``import openai`` takes most of a second. The runner starts it before a run whose target
-    or judges may call a model, without waiting: a run answered from the response cache never
-    needs the SDK, and the first call that does waits in :func:`preload` (the case does not
-    count that wait as its latency: see :func:`judgekit.recording.setup_wait`). With
+    ``import openai`` takes most of a second. The runner starts it, without waiting, before a
+    run whose target or judges will call a model; otherwise the first call that needs the SDK
+    starts it in :func:`preload`. Either way that call waits there, and the case does not
+    count the wait as its latency (:func:`judgekit.recording.setup_wait`). With
     ``unless_unconfigured`` and no ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` those steps are
     skipped, so nothing is started.
     """

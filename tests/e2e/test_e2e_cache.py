@@ -59,21 +59,30 @@ def test_cache_rerun_replay_off_stats_and_clear(openai_server: OpenAIServer,
     _serve(srv)
     write(tmp_path / "suites" / "sums.py", SUITE)
 
-    def run(*flags: str) -> Ran:
-        return judgekit("eval", "suites/sums.py", *flags, cwd=tmp_path, srv=srv)
+    def run(*flags: str, env: dict[str, str] | None = None) -> Ran:
+        return judgekit("eval", "suites/sums.py", *flags, cwd=tmp_path, srv=srv, env=env)
+
+    # Python lists every module it imports on stderr: did the run load the openai SDK?
+    importtime = {"PYTHONPROFILEIMPORTTIME": "1"}
+
+    def imported_openai(ran: Ran) -> bool:
+        return bool(re.search(r"(?m)\|\s*openai(\.\w+)*$", ran.stderr))
 
     # 1. First run: every call goes to the server and costs money.
-    first = run()
+    first = run(env=importtime)
+    assert imported_openai(first)
     assert first.returncode == 0, first.output
     assert _chat_requests(srv) == 2 * N
     cost = first.experiment()["summary"]["cost_usd"]
     assert cost["target"] > 0 and cost["judge"] > 0
     assert all(hit == 0 for _, hit, _ in _calls(tmp_path, first))
 
-    # 2. The same run again: zero requests, nothing new spent, the same verdicts.
-    second = run()
+    # 2. The same run again: zero requests, nothing new spent, the same verdicts, and not
+    # even the SDK's import (most of a second) paid.
+    second = run(env=importtime)
     assert second.returncode == 0, second.output
     assert _chat_requests(srv) == 2 * N, "a cached run must not reach the server"
+    assert not imported_openai(second)
     exp = second.experiment()
     assert exp["summary"]["cost_usd"]["target"] == 0.0
     assert exp["summary"]["cost_usd"]["judge"] == 0.0
