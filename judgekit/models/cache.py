@@ -22,7 +22,7 @@ from typing import Any
 from judgekit.errors import ConfigError
 from judgekit.models.base import ChatResponse, Message
 
-__all__ = ["CacheStats", "ResponseCache", "cache_key", "default_cache_path"]
+__all__ = ["CacheStats", "CachedResponse", "ResponseCache", "cache_key", "default_cache_path"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -84,6 +84,19 @@ def cache_key(provider: str, endpoint: str, model: str, messages: Sequence[Messa
 # Built once: json.dumps with options builds an encoder per call, a third of a key's cost.
 _KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                 default=_jsonable)
+
+
+@dataclass(frozen=True)
+class CachedResponse(ChatResponse):
+    """A reply read from the cache, with what the call cost when it was made.
+
+    Attributes:
+        cost_usd: The call's cost when it was paid (None: the price was unknown then).
+        priced: False for entries written before costs were kept: price them now.
+    """
+
+    cost_usd: float | None = None
+    priced: bool = False
 
 
 @dataclass(frozen=True)
@@ -168,7 +181,7 @@ class ResponseCache:
         self._db.execute("CREATE INDEX IF NOT EXISTS responses_by_model ON responses(model)")
         self._db.execute(f"PRAGMA user_version={_VERSION}")
 
-    def get(self, key: str) -> ChatResponse | None:
+    def get(self, key: str) -> CachedResponse | None:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
         row = self._guard(lambda: self._db.execute(
             "SELECT response FROM responses WHERE key = ?", (key,)).fetchone())
@@ -177,23 +190,27 @@ class ResponseCache:
             return None
         try:
             data = json.loads(row[0])
-            reply = ChatResponse(
+            reply = CachedResponse(
                 text=data["text"], finish_reason=data.get("finish_reason"),
                 prompt_tokens=int(data.get("prompt_tokens", 0)),
                 completion_tokens=int(data.get("completion_tokens", 0)),
                 cached_tokens=int(data.get("cached_tokens", 0)), model=data.get("model"),
-                cache_hit=True)
+                cache_hit=True, cost_usd=data.get("cost_usd"), priced="cost_usd" in data)
         except (ValueError, TypeError, KeyError) as exc:
             raise self._error(f"entry {key[:12]} is damaged: {exc!r}") from None
         self.hits += 1
         return reply
 
-    def put(self, key: str, provider: str, model: str, reply: ChatResponse) -> None:
-        """Store ``reply`` under ``key``, replacing an older entry (headers are not kept)."""
+    def put(self, key: str, provider: str, model: str, reply: ChatResponse,
+            cost_usd: float | None = None) -> None:
+        """Store ``reply`` under ``key``, replacing an older entry (headers are not kept), with
+        what the call cost: a hit is then recorded with that cost without pricing it again
+        (the price table, ~70 ms to load, is never needed by a run the cache answers)."""
         data = {"text": reply.text, "finish_reason": reply.finish_reason,
                 "prompt_tokens": reply.prompt_tokens,
                 "completion_tokens": reply.completion_tokens,
-                "cached_tokens": reply.cached_tokens, "model": reply.model}
+                "cached_tokens": reply.cached_tokens, "model": reply.model,
+                "cost_usd": cost_usd}
         self._guard(lambda: self._db.execute(
             "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) "
             "VALUES (?, ?, ?, ?, ?)",

@@ -111,12 +111,17 @@ def runtime_cache(settings: ModelSettings | None = None) -> Any:
 
 def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
             reply: ChatResponse | None, latency: float, attempts: int,
-            error: str | None = None) -> None:
-    from judgekit.models.pricing import cost_usd
+            error: str | None = None) -> float | None:
+    """Record the call on the current case; returns its cost (None: unknown or failed)."""
+    from judgekit.models.cache import CachedResponse
 
     name = (reply.model if reply is not None and reply.model else None) or model.model
     cost = None
-    if reply is not None:
+    if isinstance(reply, CachedResponse) and reply.priced:
+        cost = reply.cost_usd  # what it cost when it was paid
+    elif reply is not None:
+        from judgekit.models.pricing import cost_usd
+
         # A LangChain model knows who serves it ("openai", "anthropic"): price by that.
         provider = getattr(model, "pricing_provider", None) or model.provider
         cost = cost_usd(provider, name, reply.prompt_tokens, reply.completion_tokens,
@@ -131,6 +136,7 @@ def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
         cost_usd=cost, latency_s=latency, attempts=attempts,
         cache_hit=reply.cache_hit if reply is not None else False, error=error,
         started_at=time.time() - latency))
+    return cost
 
 
 async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,
@@ -199,9 +205,9 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
         raise ModelCallError(message, status=exc.status, retryable=exc.retryable,
                              retry_after=exc.retry_after, attempts=exc.attempts) from exc
     reply = replace(reply, cache_hit=False)
+    cost = _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
     if cache is not None and key is not None:
-        cache.put(key, model.provider, model.model, reply)
-    _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
+        cache.put(key, model.provider, model.model, reply, cost)
     return reply
 
 

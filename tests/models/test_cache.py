@@ -15,6 +15,7 @@ from judgekit.models.base import ChatResponse
 from judgekit.models.cache import ResponseCache, cache_key, default_cache_path
 from judgekit.models.calls import chat, chat_sync, runtime_cache
 from judgekit.models.mock import MockModel
+from judgekit.models.pricing import cost_usd
 from judgekit.models.settings import ModelSettings, use_settings
 from judgekit.recording import CaseRecorder
 
@@ -106,6 +107,39 @@ def test_read_write_second_call_is_a_hit_and_recorded_as_such(rw: ModelSettings)
     assert rec.calls[1].cost_usd == rec.calls[0].cost_usd and rec.calls[1].cost_usd
     assert rec.calls[1].attempts == 0
     assert runtime_cache().hits == 1
+
+
+def test_a_hit_keeps_the_cost_paid_and_an_older_entry_is_priced(rw: ModelSettings,
+                                                                 cache_file: Path) -> None:
+    """The cost is stored with the reply, so a run the cache answers never loads the price
+    table; entries written before that are priced from their tokens as before."""
+    priced = MockModel("4", model="llama-local", cache=True)  # no price: None, kept as such
+    paid = _model()
+    rec = CaseRecorder()
+    with rec.active():
+        for model in (priced, paid, priced, paid):
+            chat_sync(model, MSGS)
+    assert [c.cache_hit for c in rec.calls] == [False, False, True, True]
+    assert rec.calls[2].cost_usd is None and rec.calls[0].cost_usd is None
+    assert rec.calls[3].cost_usd == rec.calls[1].cost_usd and rec.calls[1].cost_usd
+    # The hit's cost is the one stored with the reply, not priced again.
+    key = cache_key("mock", paid.endpoint, "gpt-4o-mini", MSGS, {"seed": 1})
+    runtime_cache().put(key, "mock", "gpt-4o-mini", ChatResponse("4", prompt_tokens=1000,
+                                                                 model="gpt-4o-mini"), 0.125)
+    with rec.active():
+        chat_sync(paid, MSGS, seed=1)
+    assert rec.calls[-1].cache_hit and rec.calls[-1].cost_usd == 0.125
+    # An entry stored as a judgekit without costs wrote it: priced from its tokens on a hit.
+    key = cache_key("mock", paid.endpoint, "gpt-4o-mini", MSGS, {"temperature": 0})
+    runtime_cache().put(key, "mock", "gpt-4o-mini", ChatResponse("4", prompt_tokens=1000,
+                                                                 model="gpt-4o-mini"))
+    with sqlite3.connect(cache_file) as db:
+        db.execute("UPDATE responses SET response = json_remove(response, '$.cost_usd')"
+                   " WHERE key = ?", (key,))
+    with rec.active():
+        chat_sync(paid, MSGS, temperature=0)
+    assert rec.calls[-1].cache_hit and rec.calls[-1].cost_usd == cost_usd(
+        "openai", "gpt-4o-mini", 1000, 0)
 
 
 def test_samples_are_cached_apart(rw: ModelSettings) -> None:
