@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from judgekit.dataset import Dataset, dataset
-from judgekit.errors import CacheMissError, JudgekitError
+from judgekit.errors import JudgekitError, RunStopped
 from judgekit.evaluation import iter_evaluators
 from judgekit.goals import Goals
 from judgekit.report.json_report import StoredCases, run_json, write_json
@@ -194,9 +194,12 @@ def run_suite(
     except (KeyboardInterrupt, SystemExit):
         store.finish_run(plan.run_id, "interrupted")
         raise RunInterrupted(plan) from None
-    except CacheMissError:
-        # Replay met an uncached call: the run cannot complete offline; it stays resumable.
+    except RunStopped as exc:
+        # E.g. replay met an uncached call, or no server listens: the run stays resumable,
+        # and the one line the user sees says how.
         store.finish_run(plan.run_id, "interrupted")
+        exc.args = (f"{exc}; once fixed, finish it with: judgekit eval {plan.suite.qualname} "
+                    f"--resume {plan.run_id}",)
         raise
     except BaseException:
         # A bug in judgekit (exit 3): finished cases are kept; the run says it did not finish.

@@ -14,9 +14,11 @@ traceback (``--debug`` shows it). Anything else escaping is a bug: exit 3.
     ├── StoreError                 the result store cannot be opened or a run id is unknown
     ├── ModelNotConfigured         no key / endpoint for a model: LLM steps are skipped, not failed
     ├── ModelCallError             a model call failed (after retries): a case or evaluator error
-    └── CacheMissError             ``--cache replay`` met a call not in the cache: stops the run
+    └── RunStopped                 no case can get past this: the run stops, resumable
+        ├── CacheMissError         ``--cache replay`` met a call not in the cache
+        └── EndpointUnreachable    a model endpoint never answered: nothing listens there
 
-ConfigError subclasses and :class:`CacheMissError` stop a run; :class:`ModelCallError` only fails
+ConfigError subclasses and :class:`RunStopped` stop a run; :class:`ModelCallError` only fails
 the case (or the score) it happened in, and :class:`ModelNotConfigured` turns it into *skipped*.
 """
 
@@ -26,10 +28,12 @@ __all__ = [
     "CacheMissError",
     "ConfigError",
     "DatasetError",
+    "EndpointUnreachable",
     "EvaluatorError",
     "JudgekitError",
     "ModelCallError",
     "ModelNotConfigured",
+    "RunStopped",
     "SchemaError",
     "StoreError",
     "SuiteError",
@@ -76,16 +80,30 @@ class ModelCallError(JudgekitError):
         retryable: Whether trying again may help (rate limits, 5xx, timeouts, resets).
         retry_after: Seconds the provider asked us to wait (``Retry-After``/``retry-after-ms``).
         attempts: How many attempts were made before giving up (set by the retry loop).
+        connect_failed: No connection could be made (refused, no such host): nothing was
+            sent, as opposed to a connection that broke or a reply that never came.
     """
 
     def __init__(self, message: str, *, status: int | None = None, retryable: bool = False,
-                 retry_after: float | None = None, attempts: int = 1) -> None:
+                 retry_after: float | None = None, attempts: int = 1,
+                 connect_failed: bool = False) -> None:
         super().__init__(message)
         self.status = status
         self.retryable = retryable
         self.retry_after = retry_after
         self.attempts = attempts
+        self.connect_failed = connect_failed
 
 
-class CacheMissError(JudgekitError):
+class RunStopped(JudgekitError):
+    """No case can get past this: the run stops (exit 2), stays resumable, and the message
+    says what to fix before ``--resume``."""
+
+
+class CacheMissError(RunStopped):
     """``--cache replay`` needed a response the cache does not have: the run stops here."""
+
+
+class EndpointUnreachable(RunStopped):
+    """A model endpoint refused every connection and has never answered in this run: every
+    case would fail the same way after its retries, so the run stops at the first."""

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar, overload
 
 from judgekit.aio import run_sync, to_daemon_thread
-from judgekit.errors import CacheMissError, EvaluatorError, ModelCallError, ModelNotConfigured
+from judgekit.errors import EvaluatorError, ModelCallError, ModelNotConfigured, RunStopped
 from judgekit.types import Example, Score
 
 __all__ = [
@@ -198,8 +198,8 @@ class Evaluator:
         except AssertionError as exc:
             return [Score(key=self.key, score=0.0, passed=False,
                           comment=str(exc) or "assertion failed")]
-        except CacheMissError:
-            raise  # --cache replay was promised every response: stop, do not score around it
+        except RunStopped:
+            raise  # e.g. --cache replay was promised every response: stop, do not score around
         except ModelNotConfigured as exc:
             return [Score(key=self.key, status="skipped", comment=str(exc))]
         except ModelCallError as exc:

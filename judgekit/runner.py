@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 from judgekit.aio import to_daemon_thread
 from judgekit.comparisons import run_comparisons
-from judgekit.errors import CacheMissError, ConfigError, ModelNotConfigured, SuiteError
+from judgekit.errors import ConfigError, ModelNotConfigured, RunStopped, SuiteError
 from judgekit.evaluation import Evaluator
 from judgekit.recording import CaseRecorder, scoring, with_usage
 from judgekit.store import ExperimentRow, RunRow, Store
@@ -417,8 +417,8 @@ class _Executor:
                 error_note = f"not evaluated: the target's assertion failed: {message}"
                 scores += [Score(key=e.key, status="error", comment=error_note)
                            for e in self.case_evaluators]
-            except CacheMissError:
-                raise  # --cache replay promised every response: stop the run, say which
+            except RunStopped:
+                raise  # e.g. --cache replay promised every response: stop the run, say which
             except ModelNotConfigured as exc:
                 # An LLM variant with no endpoint: skipped (code variants still run), and
                 # stored as such so --retry-errors runs it once a key is set.

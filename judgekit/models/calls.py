@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal, TypeVar
 
 from judgekit import recording
-from judgekit.errors import CacheMissError, ModelCallError, ModelNotConfigured
+from judgekit.errors import CacheMissError, EndpointUnreachable, ModelCallError, ModelNotConfigured
 from judgekit.models.base import ChatModel, ChatResponse, Message
 from judgekit.models.settings import ModelSettings, current_settings
 from judgekit.types import CallRecord
@@ -42,6 +42,8 @@ class _Runtime:
     shared: dict[str, Any] = field(default_factory=dict)
     cache: Any = None
     rng: random.Random = field(default_factory=random.Random)
+    #: Endpoints that have answered (any HTTP status): a refused connection there is a blip.
+    answered: set[str] = field(default_factory=set)
 
 
 _runtime = _Runtime()
@@ -153,6 +155,7 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
     Raises:
         ModelNotConfigured: the model has no key or endpoint (the step is skipped).
         CacheMissError: ``--cache replay`` and the reply is not in the cache.
+        EndpointUnreachable: every attempt was refused by an endpoint that never answered.
         ModelCallError: the call failed after the allowed retries (``attempts`` set).
     """
     from judgekit.models.limits import RetryPolicy, call_with_retries
@@ -202,8 +205,18 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
         _record(role, model, request, reply=None, latency=time.perf_counter() - began,
                 attempts=exc.attempts,
                 error=message)
+        if exc.status is not None:
+            _runtime.answered.add(model.endpoint)
+        elif exc.connect_failed and model.endpoint not in _runtime.answered:
+            # Nothing ever listened there: every case would wait out the same retries (a
+            # wrong OPENAI_BASE_URL took minutes to end in 2,000 identical errors).
+            raise EndpointUnreachable(
+                f"cannot connect to {model.endpoint} ({message}); check OPENAI_BASE_URL "
+                "(or base_url=) and that the server is running, then resume the run"
+            ) from exc
         raise ModelCallError(message, status=exc.status, retryable=exc.retryable,
                              retry_after=exc.retry_after, attempts=exc.attempts) from exc
+    _runtime.answered.add(model.endpoint)
     reply = replace(reply, cache_hit=False)
     cost = _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
     if cache is not None and key is not None:

@@ -387,7 +387,10 @@ def call_error(exc: BaseException, *, timeout: float | None = None) -> ModelCall
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__
         detail = f"{type(cause).__name__}: {cause}" if cause is not None else exc.message
-        return ModelCallError(f"connection error: {detail}", retryable=True)
+        # httpx's ConnectError: refused, or no such host. Nothing was sent; a reset or a
+        # broken reply is a different error (ReadError, RemoteProtocolError, ...).
+        return ModelCallError(f"connection error: {detail}", retryable=True,
+                              connect_failed=type(cause).__name__ == "ConnectError")
     if isinstance(exc, openai.APIResponseValidationError):
         return _malformed(exc)
     if isinstance(exc, openai.APIError):  # e.g. an error event in the middle of a stream

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from e2e_support import JUDGE_SYSTEM, judgekit, write
+from e2e_support import JUDGE_SYSTEM, judgekit, query, write
 from openai_server import OpenAIServer, Reply
 
 SUITE = """\
@@ -77,3 +77,30 @@ def test_a_final_failure_is_that_cases_error_and_the_run_goes_on(
     assert summary["n_errors"] == 1  # "refused" is refused again: a 400 is the request's fault
     assert summary["scores"]["cot_qa"]["n_error"] == 1  # the refused case, not evaluated
     assert summary["scores"]["cot_qa"]["n_ok"] == 3
+
+
+def test_an_endpoint_that_never_answers_stops_the_run_at_once(tmp_path: Path) -> None:
+    """A wrong OPENAI_BASE_URL (nothing listens there) is a configuration error: the run stops
+    after the first call's retries with one line naming the endpoint and the fix, instead of
+    every case waiting out the same retries; the run stays resumable."""
+    import socket
+
+    write(tmp_path / "suites" / "shout.py", SUITE)
+    write(tmp_path / "pyproject.toml", PYPROJECT)
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/v1"
+    ran = judgekit("eval", "suites/shout.py", cwd=tmp_path, srv=None,
+                   env={"OPENAI_BASE_URL": url, "OPENAI_API_KEY": "sk-test"})
+    assert ran.returncode == 2, ran.output
+    assert "Traceback" not in ran.output
+    errors = [line for line in ran.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, ran.output
+    assert f"cannot connect to {url}" in errors[0] and "OPENAI_BASE_URL" in errors[0]
+    assert "(after 2 attempts)" in errors[0]
+    ((run_id, status),) = query(tmp_path / "store.db", "SELECT id, status FROM runs")
+    assert status == "interrupted"
+    assert f"--resume {run_id}" in errors[0]
+    assert query(tmp_path / "store.db", "PRAGMA integrity_check") == [("ok",)]
+    assert query(tmp_path / "store.db", "SELECT COUNT(*) FROM cases") == [(0,)]
