@@ -434,7 +434,7 @@ def _http_run(srv: Any, n: int, settings: ModelSettings) -> tuple[list[object], 
 
 
 def test_a_rate_limited_server_sees_few_429s_and_every_call_succeeds(openai_server: Any) -> None:
-    rps, n = 100, 300
+    rps, n = 200, 600  # one rejected burst (16 in flight) at a window edge is 2.7%, not 5.3%
     openai_server.rate_limit(rps=rps)
     rec = CaseRecorder()
     with rec.active():
