@@ -15,7 +15,7 @@ suite's dataset, to tell that part from the runner's own.
 Usage::
 
     python -m bench.scale                       # 10k, 50k, 100k cases
-    python -m bench.scale --cases 20000 --json-out   # also write --json (holds every case)
+    python -m bench.scale --cases 20000 --json-out   # also write --json (streamed from the store)
 """
 
 from __future__ import annotations
