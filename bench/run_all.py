@@ -21,8 +21,8 @@ SCENARIOS: dict[str, list[str]] = {
     "ratelimit": ["--cases", "100"],
     "cache": ["--cases", "200", "--reruns", "1"],
     "startup": ["--runs", "3"],
-    "faults": [],  # H4's scenarios: their own quick sizes
-    "scale": [],
+    "faults": ["--cases", "100", "--no-save"],
+    "scale": ["--cases", "2000,10000", "--no-save"],
 }
 
 
