@@ -170,6 +170,21 @@ class Store:
         except OSError as exc:
             raise StoreError(f"{self.path}: cannot create the result store ({exc})") from None
 
+    @classmethod
+    def existing(cls, path: str | Path | None = None) -> Store:
+        """Open a store that must already exist: for commands that only read one, which
+        must not leave an empty store behind when pointed at the wrong place.
+
+        Raises:
+            StoreError: there is no file at ``path`` (default: ``$JUDGEKIT_STORE`` or
+                ``.judgekit/judgekit.db``).
+        """
+        target = Path(path) if path is not None else default_store_path()
+        if not target.is_file():
+            raise StoreError(f"no store at {target}: run `judgekit eval` first, or give "
+                             "--store PATH (or $JUDGEKIT_STORE)")
+        return cls(target)
+
     def _migrate(self) -> None:
         version = self.db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from judgekit.report.console import fmt_cost, fmt_score, render_table, table_console
-from judgekit.store import ExperimentRow, Store
+from judgekit.store import ExperimentRow, Store, default_store_path
 
 __all__ = ["evaluators", "runs", "show"]
 
@@ -29,7 +30,11 @@ def _headline(row: ExperimentRow) -> str:
 def runs(args: argparse.Namespace) -> int:
     """List stored experiments, newest run first."""
     console = table_console()
-    with Store(args.store) as store:
+    path = Path(args.store) if args.store else default_store_path()
+    if not path.is_file():  # listing creates nothing
+        console.print(f"no runs in {path} yet: `judgekit eval suites/reviews.py`")
+        return 0
+    with Store(path) as store:
         run_rows = store.list_runs(limit=args.limit)
         if not run_rows:
             console.print(f"no runs in {store.path} yet: `judgekit eval suites/reviews.py`")
@@ -60,7 +65,7 @@ def _comment(text: str | None, limit: int = 300) -> str:
 def show(args: argparse.Namespace) -> int:
     """Print a run's table and its failing (or unscored, or errored) cases."""
     console = table_console(stderr=args.json == "-")  # `--json -` owns stdout
-    with Store(args.store) as store:
+    with Store.existing(args.store) as store:
         run = store.get_run(args.run)
         rows = store.experiments(run.id)
         suite = f"{run.path}::{run.suite}" if run.path else run.suite

@@ -17,9 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
-from judgekit.errors import StoreError
 from judgekit.report.console import table_console
-from judgekit.store import Store, default_store_path
+from judgekit.store import Store
 
 if TYPE_CHECKING:
     from judgekit.langsmith.config import LangSmithConfig
@@ -107,11 +106,7 @@ def sync(args: argparse.Namespace) -> int:
 
     config = langsmith_config()
     console = table_console()
-    path = Path(args.store) if args.store else default_store_path()
-    if not path.is_file():  # sync only reads: never leave an empty store behind
-        raise StoreError(f"no store at {path}: nothing to send; run `judgekit eval` first, "
-                         "or give --store PATH (or $JUDGEKIT_STORE)")
-    with Store(path) as store:
+    with Store.existing(args.store) as store:
         runs = [store.get_run(ref).id for ref in args.runs]  # every id checked before sending
         results: list[dict[str, Any]] = []
         for run_id in runs:

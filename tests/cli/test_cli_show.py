@@ -111,3 +111,15 @@ def test_show_an_interrupted_run_says_how_to_finish_it(cli: Cli, tmp_path: Path)
     assert first.startswith(f"run {run_id} · suites/x.py::test_x · interrupted · ")
     assert second == (
         f" incomplete: finish it with `judgekit eval suites/x.py::test_x --resume {run_id}`")
+
+
+def test_runs_and_show_on_a_missing_store_create_nothing(tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "store.db"
+    listed_runs = judgekit("runs", cwd=tmp_path, store=missing)
+    assert listed_runs.returncode == 0, listed_runs.output
+    assert f"no runs in {missing} yet" in listed_runs.stdout
+    shown = judgekit("show", "abc123", cwd=tmp_path, store=missing)
+    assert shown.returncode == 2, shown.output
+    assert shown.stderr.strip() == (f"error: no store at {missing}: run `judgekit eval` first, "
+                                    "or give --store PATH (or $JUDGEKIT_STORE)")
+    assert not (tmp_path / "nowhere").exists()  # a read never leaves an empty store behind

@@ -228,7 +228,8 @@ def test_an_unknown_run_or_store_is_one_line_and_sends_nothing(stored: Stored,
         missing = tmp_path / "elsewhere.db"
         none = judgekit("sync", ran.doc["run_id"], "--store", str(missing), cwd=root, srv=oai,
                         env=ls_env(ls))
-        assert _one_error_line(none).startswith(f"error: no store at {missing}: nothing to send")
+        assert _one_error_line(none).startswith(
+            f"error: no store at {missing}: run `judgekit eval`")
         assert not missing.exists()  # not created by a command that only reads
         assert ls.requests == []  # every run id is checked before anything is sent
     assert _cases(root) == before
