@@ -130,30 +130,21 @@ def _load_schema(schema: Any) -> tuple[Any, str]:
                       f"file, not {type(schema).__name__}")
 
 
-def _refs(node: Any) -> Iterator[str]:
-    """Every ``$ref``/``$dynamicRef`` string in a schema, skipping data keywords."""
+def _keyword_strings(node: Any, keys: frozenset[str]) -> Iterator[str]:
+    """Every string value of the keywords ``keys`` in a schema, skipping data keywords."""
     if isinstance(node, Mapping):
         for k, v in node.items():
-            if k in ("$ref", "$dynamicRef") and isinstance(v, str):
+            if k in keys and isinstance(v, str):
                 yield v
             elif k not in _DATA_KEYWORDS:
-                yield from _refs(v)
+                yield from _keyword_strings(v, keys)
     elif isinstance(node, list):
         for item in node:
-            yield from _refs(item)
+            yield from _keyword_strings(item, keys)
 
 
-def _formats(node: Any) -> Iterator[str]:
-    """Every ``format`` value in a schema, skipping data keywords."""
-    if isinstance(node, Mapping):
-        for k, v in node.items():
-            if k == "format" and isinstance(v, str):
-                yield v
-            elif k not in _DATA_KEYWORDS:
-                yield from _formats(v)
-    elif isinstance(node, list):
-        for item in node:
-            yield from _formats(item)
+_REF_KEYS = frozenset({"$ref", "$dynamicRef"})
+_FORMAT_KEYS = frozenset({"format"})
 
 
 @dataclass(frozen=True)
@@ -242,12 +233,13 @@ def compile_schema(
             f"(checked against the {name} metaschema); fix that part of the schema")
     validator = cls(loaded, registry=reg,
                     format_checker=cls.FORMAT_CHECKER if check_formats else None)
-    if check_formats and _IRI_FORMATS & set(cls.FORMAT_CHECKER.checkers) & set(_formats(loaded)):
+    used = set(_keyword_strings(loaded, _FORMAT_KEYS))
+    if check_formats and _IRI_FORMATS & set(cls.FORMAT_CHECKER.checkers) & used:
         preload()  # build the IRI grammar now (suite load), not in the first case scored
     spec = referencing.jsonschema.specification_with(
         str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id")))
     resolver = SPECIFICATIONS.combine(reg).resolver_with_root(spec.create_resource(loaded))
-    for ref in _refs(loaded):
+    for ref in _keyword_strings(loaded, _REF_KEYS):
         if not urlsplit(ref).scheme:
             continue  # relative refs depend on the base URI at that point; checked when used
         try:
