@@ -212,7 +212,7 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
             # wrong OPENAI_BASE_URL took minutes to end in 2,000 identical errors).
             raise EndpointUnreachable(
                 f"cannot connect to {model.endpoint} ({message}); check OPENAI_BASE_URL "
-                "(or base_url=) and that the server is running, then resume the run"
+                "(or base_url=) and that the server is running"
             ) from exc
         raise ModelCallError(message, status=exc.status, retryable=exc.retryable,
                              retry_after=exc.retry_after, attempts=exc.attempts) from exc
