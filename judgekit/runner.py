@@ -528,8 +528,10 @@ class _CaseWriter:
 
     The first case of a turn waits one turn (``sleep(0)``) for the cases finishing beside it,
     then commits them all: a commit is most of a case's write, and a cached re-run finishes
-    dozens of cases per turn. Each case is still committed within a turn of finishing (or at
-    once when ``LIMIT`` are waiting), so a killed run loses no more than before.
+    dozens of cases per turn. Each case is committed within one turn of finishing (at once
+    when ``LIMIT`` are waiting, and on cancellation), so a SIGKILL can lose only the cases of
+    that last turn besides those in flight; ``--resume`` runs them again from the response
+    cache, paying for nothing twice.
     """
 
     LIMIT = 256

@@ -333,21 +333,14 @@ async def ask(spec: JudgeSpec, **fields: str) -> Vote | Score:
             "name": f"{spec.prompt.name}_verdict", "strict": True, "schema": spec.schema}}
     calls = [chat(model, messages, sample=i, seed=spec.seed + i, **params)
              for i in range(spec.samples)]
-    results: list[Any]
-    if len(calls) == 1:  # no task to create for the usual single sample
-        try:
-            results = [await calls[0]]
-        except Exception as exc:
-            results = [exc]
-    else:
-        # Wait for every sample before raising, so no call is left running unobserved.
-        results = await asyncio.gather(*calls, return_exceptions=True)
+    # Wait for every sample before raising, so no call is left running unobserved.
+    results = await asyncio.gather(*calls, return_exceptions=True)
     for r in results:
         if isinstance(r, ModelNotConfigured):
             return skipped(spec.key, str(r).rstrip("."))
         if isinstance(r, BaseException):
             raise r
-    raw = [r.text for r in results]
+    raw = [r.text for r in results]  # type: ignore[union-attr]
     verdicts = [read_verdict(text, spec.kind, **spec.parse_opts) for text in raw]
     values = [v.value for v in verdicts]
     value, agreement, reason = reduce_votes(values, numeric=spec.kind == "rating")
