@@ -46,6 +46,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 __all__ = [
@@ -217,6 +218,8 @@ def _mask_code(text: str, keep_body: re.Pattern[str]) -> str:
             return head + body + tail
         return re.sub(r"[^\n]", _MASK, m.group(0))
 
+    if "`" not in text and "~" not in text:  # no fence, no code span: most replies
+        return text
     text = _FENCE.sub(lambda m: blank(m, inline=False), text)
     return _INLINE_CODE.sub(lambda m: blank(m, inline=True), text)
 
@@ -235,21 +238,40 @@ _GRADE_IN_CODE = re.compile(r"GRADE\b.*|[A-Za-z][A-Za-z _-]{0,40}", re.IGNORECAS
 _WORD_END = r"(?![A-Za-z0-9])"  # "_" may close emphasis: "_I_"
 
 
-def _menu(choices: Sequence[str], aliases: Mapping[str, str]) -> list[tuple[str, str]]:
-    """(spelling, canonical choice) pairs, longest spelling first so "INCORRECT" beats "I"."""
+@dataclass(frozen=True)
+class _Menu:
+    """The spellings a verdict may take: (spelling, canonical choice) pairs, longest spelling
+    first so that "INCORRECT" beats "I", and one pattern trying them in that order."""
+
+    pairs: tuple[tuple[str, str], ...]
+    pattern: re.Pattern[str]
+
+
+def _menu(choices: Sequence[str], aliases: Mapping[str, str]) -> _Menu:
+    """The menu of ``choices`` and their ``aliases`` (built once per menu: judges reuse one)."""
+    return _menu_of(tuple(choices), tuple(aliases.items()))
+
+
+@lru_cache(maxsize=64)
+def _menu_of(choices: tuple[str, ...], aliases: tuple[tuple[str, str], ...]) -> _Menu:
     pairs = [(c, c) for c in choices]
     # An alias pointing outside the offered choices is ignored: parse_grade(choices=("PASS",
     # "FAIL")) must not start accepting "C" through the default aliases.
-    pairs += [(a, t) for a, t in aliases.items() if t in choices]
-    return sorted(pairs, key=lambda p: -len(p[0]))
+    pairs += [(a, t) for a, t in aliases if t in choices]
+    pairs.sort(key=lambda p: -len(p[0]))
+    # One group per spelling, tried in order, each a whole word: the group that matched
+    # (lastindex) names the spelling.
+    groups = "|".join(f"({re.escape(spelling)})" for spelling, _ in pairs)
+    return _Menu(tuple(pairs), re.compile(f"(?:{groups}){_WORD_END}", re.IGNORECASE))
 
 
-def _match_menu(rest: str, menu: list[tuple[str, str]]) -> tuple[str | None, int]:
+def _match_menu(rest: str, menu: _Menu) -> tuple[str | None, int]:
     """The choice ``rest`` starts with (case-insensitively, as a whole word) and its length."""
-    for spelling, target in menu:
-        if re.match(re.escape(spelling) + _WORD_END, rest, re.IGNORECASE):
-            return target, len(spelling)
-    return None, 0
+    m = menu.pattern.match(rest) if menu.pairs else None
+    if m is None or m.lastindex is None:
+        return None, 0
+    spelling, target = menu.pairs[m.lastindex - 1]
+    return target, len(spelling)
 
 
 def _first_word(rest: str) -> str:
