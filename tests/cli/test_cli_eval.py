@@ -260,3 +260,10 @@ def test_help(cli: Cli) -> None:
     assert ANSI not in ran.stdout
     bare = cli()
     assert bare.returncode == 2 and "eval" in bare.stdout
+
+
+def test_version_is_read_from_the_installed_package(cli: Cli) -> None:
+    from importlib.metadata import version
+
+    ran = cli("--version")
+    assert (ran.returncode, ran.stdout.strip()) == (0, f"judgekit {version('judgekit')}")
