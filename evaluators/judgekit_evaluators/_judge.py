@@ -336,10 +336,17 @@ async def ask(spec: JudgeSpec, **fields: str) -> Vote | Score:
     if structured:
         params["response_format"] = {"type": "json_schema", "json_schema": {
             "name": f"{spec.prompt.name}_verdict", "strict": True, "schema": spec.schema}}
-    calls = [chat(model, messages, sample=i, seed=spec.seed + i, **params)
-             for i in range(spec.samples)]
-    # Wait for every sample before raising, so no call is left running unobserved.
-    results = await asyncio.gather(*calls, return_exceptions=True)
+    results: list[Any]
+    if spec.samples == 1:  # most judges: no task to schedule around the one call
+        try:
+            results = [await chat(model, messages, sample=0, seed=spec.seed, **params)]
+        except Exception as exc:  # as gather(return_exceptions=True) would hand it back
+            results = [exc]
+    else:
+        calls = [chat(model, messages, sample=i, seed=spec.seed + i, **params)
+                 for i in range(spec.samples)]
+        # Wait for every sample before raising, so no call is left running unobserved.
+        results = await asyncio.gather(*calls, return_exceptions=True)
     for r in results:
         if isinstance(r, ModelNotConfigured):
             return skipped(spec.key, str(r).rstrip("."))
