@@ -250,7 +250,7 @@ def to_scores(result: Any, key: str) -> list[Score]:
     a plain ``{metric: number}`` dict, an ``EvaluationResult`` object, or a list of any of these.
     """
     if isinstance(result, Score):
-        return [replace(result, key=result.key or key)]
+        return [result if result.key else replace(result, key=key)]
     if isinstance(result, bool):
         return [Score(key=key, score=1.0 if result else 0.0, passed=result)]
     if isinstance(result, (int, float)):

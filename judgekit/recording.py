@@ -93,7 +93,7 @@ def record_call(call: CallRecord) -> None:
     if recorder is None:
         return
     key = _score_key.get()
-    if key is not None:
+    if key is not None and (call.role != "judge" or call.score_key != key):
         call = dataclasses.replace(call, role="judge", score_key=key)
     recorder.calls.append(call)
 

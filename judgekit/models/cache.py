@@ -183,8 +183,12 @@ class ResponseCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
-        row = self._guard(lambda: self._db.execute(
-            "SELECT response FROM responses WHERE key = ?", (key,)).fetchone())
+        with self._lock:  # _guard's work, inline: this runs once per model call
+            try:
+                row = self._db.execute(
+                    "SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
         if row is None:
             self.misses += 1
             return None

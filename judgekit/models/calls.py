@@ -129,7 +129,8 @@ def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
         cost = cost_usd(provider, name, reply.prompt_tokens, reply.completion_tokens,
                         reply.cached_tokens)
     recording.record_call(CallRecord(
-        role=role, provider=model.provider, model=name, request=request,
+        role=role, score_key=recording.current_score_key(), provider=model.provider,
+        model=name, request=request,
         response_text=reply.text if reply is not None else None,
         finish_reason=reply.finish_reason if reply is not None else None,
         prompt_tokens=reply.prompt_tokens if reply is not None else 0,
