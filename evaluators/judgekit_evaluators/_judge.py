@@ -352,7 +352,7 @@ async def ask(spec: JudgeSpec, **fields: str) -> Vote | Score:
             return skipped(spec.key, str(r).rstrip("."))
         if isinstance(r, BaseException):
             raise r
-    raw = [r.text for r in results]  # type: ignore[union-attr]
+    raw = [r.text for r in results]
     verdicts = [read_verdict(text, spec.kind, **spec.parse_opts) for text in raw]
     values = [v.value for v in verdicts]
     value, agreement, reason = reduce_votes(values, numeric=spec.kind == "rating")
