@@ -13,6 +13,7 @@ Schema changes go through :data:`MIGRATIONS`, keyed by ``PRAGMA user_version``.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import sqlite3
@@ -84,6 +85,11 @@ MIGRATIONS: dict[int, str] = {
     """,
     # Calls keep their wall-clock start so traces (LangSmith) can place them in the case.
     2: "ALTER TABLE calls ADD COLUMN started_at REAL",
+    # System prompts are stored once: a judge's instructions were 62% of every request stored
+    # (2 KB a case). A call's request then holds {"role": "system", "$text": id} instead.
+    3: """
+    CREATE TABLE texts (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, text TEXT NOT NULL)
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -162,6 +168,8 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
+            # Texts this handle knows the ids of (see _text_id); cleared on rollback.
+            self._text_ids: dict[str, int] = {}
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path}: cannot open the result store ({exc}); point --store or "
@@ -317,11 +325,53 @@ class Store:
                 " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error, started_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(case_id, experiment_id, c.role, c.score_key, c.provider, c.model,
-                  _dumps(dict(c.request)), c.response_text, c.finish_reason,
+                  _dumps(self._shared_texts(c.request)), c.response_text, c.finish_reason,
                   c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_usd,
                   c.latency_s, c.attempts, int(c.cache_hit), c.error, c.started_at or None)
                  for c in calls],
             )
+
+    def _shared_texts(self, request: Mapping[str, Any]) -> dict[str, Any]:
+        """``request`` with each system message's text replaced by its id in ``texts``."""
+        out = dict(request)
+        messages = out.get("messages")
+        if isinstance(messages, list):
+            out["messages"] = [
+                {k: v for k, v in m.items() if k != "content"} | {"$text": self._text_id(text)}
+                if isinstance(m, Mapping) and m.get("role") == "system"
+                and isinstance(text := m.get("content"), str) and "$text" not in m
+                else m for m in messages]
+        return out
+
+    def _text_id(self, text: str) -> int:
+        """The id of ``text`` in ``texts``, added if new (inside the caller's transaction)."""
+        known = self._text_ids.get(text)
+        if known is not None:
+            return known
+        sha = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        self.db.execute("INSERT OR IGNORE INTO texts(sha256, text) VALUES (?, ?)", (sha, text))
+        (text_id,) = self.db.execute("SELECT id FROM texts WHERE sha256=?", (sha,)).fetchone()
+        if len(self._text_ids) >= 256:  # a system prompt that varies per case: bound memory
+            self._text_ids.clear()
+        self._text_ids[text] = text_id
+        return int(text_id)
+
+    def _full_texts(self, request: Any, seen: dict[int, str | None]) -> Any:
+        """A stored request with its shared texts put back (see :meth:`_shared_texts`);
+        ``seen`` keeps the texts already read by this query."""
+        messages = request.get("messages") if isinstance(request, dict) else None
+        if not isinstance(messages, list):
+            return request
+        for i, m in enumerate(messages):
+            if isinstance(m, dict) and "$text" in m:
+                text_id = m["$text"]
+                if text_id not in seen:
+                    row = self.db.execute("SELECT text FROM texts WHERE id=?",
+                                          (text_id,)).fetchone()
+                    seen[text_id] = None if row is None else row[0]
+                rest = {k: v for k, v in m.items() if k != "$text"}
+                messages[i] = {**rest, "content": seen[text_id]}
+        return request
 
     def _insert_scores(self, experiment_id: str, case_id: int | None,
                        scores: Sequence[Score]) -> None:
@@ -385,6 +435,7 @@ class Store:
             yield
         except BaseException:
             self.db.execute("ROLLBACK")
+            self._text_ids.clear()  # texts added in this transaction are gone again
             raise
         self.db.execute("COMMIT")
 
@@ -550,13 +601,15 @@ class Store:
 
     def _calls(self, cond: str, args: tuple[Any, ...]) -> Iterator[tuple[int, CallRecord]]:
         """``(case_id, call)`` of the calls matching ``cond``, in write order."""
+        texts: dict[int, str | None] = {}
         for r in self.db.execute(
             "SELECT role, provider, model, request, response_text, finish_reason,"
             " prompt_tokens, completion_tokens, cached_tokens, cost_usd, latency_s, attempts,"
             f" cache_hit, score_key, error, started_at, case_id FROM calls WHERE {cond}"
             " ORDER BY id", args,
         ):
-            yield r[16], CallRecord(role=r[0], provider=r[1], model=r[2], request=_loads(r[3]),
+            yield r[16], CallRecord(role=r[0], provider=r[1], model=r[2],
+                             request=self._full_texts(_loads(r[3]), texts),
                              response_text=r[4], finish_reason=r[5], prompt_tokens=r[6],
                              completion_tokens=r[7], cached_tokens=r[8], cost_usd=r[9],
                              latency_s=r[10], attempts=r[11], cache_hit=bool(r[12]),

@@ -160,3 +160,89 @@ def test_examples_are_stored_once_per_dataset_version(store: Store) -> None:
     store.save_examples("v1", examples)
     assert store.examples("v1") == examples
     assert store.db.execute("SELECT COUNT(*) FROM examples").fetchone()[0] == 2
+
+
+def _judge_call(system: object, user: str, **extra: object) -> CallRecord:
+    return CallRecord(role="judge", provider="openai", model="gpt-4o-mini", score_key="cot_qa",
+                      request={"messages": [{"role": "system", "content": system, **extra},
+                                            {"role": "user", "content": user}],
+                               "params": {"temperature": 0.0}, "sample": 0},
+                      response_text="GRADE: CORRECT", prompt_tokens=10, completion_tokens=2)
+
+
+def _case(example_id: str, *calls: CallRecord) -> CaseResult:
+    return CaseResult(example_id=example_id, variant={}, repetition=0, outputs="x", error=None,
+                      latency_s=0.1, calls=calls)
+
+
+def test_a_system_prompt_is_stored_once_and_read_back_whole(store: Store) -> None:
+    run_id = store.create_run("test_x", None, {}, "0.1.0")
+    exp_id = store.create_experiment(run_id, 0, {}, "default", "qa", "v1", 3, 1, [], None)
+    grader, rubric = "You grade answers.\n" * 50, "You check a rubric.\n" * 40
+    parts = [{"type": "text", "text": "multimodal system content stays inline"}]
+    cases = [
+        _case("a", _judge_call(grader, "Q: a"), _judge_call(rubric, "Q: a")),
+        _case("b", _judge_call(grader, "Q: b"), _judge_call(rubric, "Q: b", name="strict")),
+        _case("c", _judge_call(parts, "Q: c")),
+    ]
+    store.write_cases([(exp_id, c) for c in cases])
+    store.write_case(exp_id, _case("d", _judge_call(grader, "Q: d")))  # a later transaction
+    texts = store.db.execute("SELECT text FROM texts ORDER BY id").fetchall()
+    assert texts == [(grader,), (rubric,)]
+    raw = [r[0] for r in store.db.execute("SELECT request FROM calls ORDER BY id")]
+    assert all(grader not in r and rubric not in r for r in raw)
+    assert "multimodal system content stays inline" in raw[4]
+    read = {c.example_id: c for c in store.iter_cases(exp_id)}
+    for case in [*cases, _case("d", _judge_call(grader, "Q: d"))]:
+        assert [c.request for c in read[case.example_id].calls] == [
+            c.request for c in case.calls]
+    # Another handle on the same file (another process) reuses the stored texts.
+    with Store(store.path) as other:
+        other.write_case(exp_id, _case("e", _judge_call(rubric, "Q: e")))
+    assert store.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 2
+    (e,) = [c for c in store.iter_cases(exp_id) if c.example_id == "e"]
+    assert e.calls[0].request["messages"][0]["content"] == rubric
+
+
+def test_a_rolled_back_write_leaves_no_text_behind_nor_a_stale_id(store: Store) -> None:
+    run_id = store.create_run("test_x", None, {}, "0.1.0")
+    exp_id = store.create_experiment(run_id, 0, {}, "default", "qa", "v1", 2, 1, [], None)
+    broken = replace(_judge_call("A new system prompt.", "Q"),
+                     prompt_tokens=None)  # type: ignore[arg-type]
+    with pytest.raises(sqlite3.IntegrityError):
+        store.write_case(exp_id, _case("a", broken))
+    assert store.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 0
+    # The handle forgets the id it was given inside the rolled-back transaction (SQLite
+    # hands that id to the next new text).
+    store.write_case(exp_id, _case("b", _judge_call("Another prompt.", "Q")))
+    store.write_case(exp_id, _case("c", _judge_call("A new system prompt.", "Q")))
+    read = {c.example_id: c.calls[0].request["messages"][0]["content"]
+            for c in store.iter_cases(exp_id)}
+    assert read == {"b": "Another prompt.", "c": "A new system prompt."}
+
+
+def test_a_version_2_store_keeps_its_inline_system_prompts(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    request = ('{"messages": [{"role": "system", "content": "Old inline prompt."},'
+               ' {"role": "user", "content": "Q"}], "params": {}, "sample": 0}')
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(MIGRATIONS[1] + ";" + MIGRATIONS[2] + "; PRAGMA user_version=2;")
+        db.execute("INSERT INTO runs(id, suite, status, created_at) VALUES ('r1','s','complete',1)")
+        db.execute("INSERT INTO experiments(id, run_id, position, variant, variant_label,"
+                   " dataset_name, dataset_version, n_examples, repeat, evaluators, created_at)"
+                   " VALUES ('r1-1','r1',0,'{}','base','d','v',2,1,'[]',1)")
+        db.execute("INSERT INTO cases(id, experiment_id, example_id, repetition, outputs,"
+                   " latency_s, passed) VALUES (1,'r1-1','e1',0,'1',0.5,1)")
+        db.execute("INSERT INTO calls(case_id, experiment_id, role, provider, model, request,"
+                   " response_text, prompt_tokens, completion_tokens, cached_tokens,"
+                   " latency_s, attempts, cache_hit) VALUES"
+                   " (1,'r1-1','judge','openai','gpt-4o',?,'hi',3,1,0,0.2,1,0)", (request,))
+        db.commit()
+    with Store(path) as store:
+        store.write_case("r1-1", _case("e2", _judge_call("Old inline prompt.", "Q2")))
+        cases = {c.example_id: c for c in store.iter_cases("r1-1")}
+        assert store.db.execute("SELECT COUNT(*) FROM texts").fetchone()[0] == 1
+    assert pragma(path, "user_version") == SCHEMA_VERSION
+    for example_id in ("e1", "e2"):
+        (call,) = cases[example_id].calls
+        assert call.request["messages"][0] == {"role": "system", "content": "Old inline prompt."}
