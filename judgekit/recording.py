@@ -105,4 +105,4 @@ def with_usage(score: Score, calls: Sequence[CallRecord]) -> Score:
         c.score_key and score.key.startswith(c.score_key + "."))]
     if not mine:
         return score
-    return dataclasses.replace(score, usage=sum((c.usage() for c in mine), Usage()))
+    return dataclasses.replace(score, usage=Usage.of(mine))

@@ -447,7 +447,7 @@ class _Executor:
         calls = tuple(recorder.calls)
         if calls:
             scores = [with_usage(s, calls) for s in scores]
-        usage = sum((c.usage() for c in calls), Usage())
+        usage = Usage.of(calls)
         return CaseResult(
             example_id=example.id, variant=exp.variant, repetition=rep, outputs=outputs,
             error=error, latency_s=latency, scores=tuple(scores), calls=calls, usage=usage,

@@ -7,7 +7,7 @@ LangSmith's ``EvaluationResult`` so that a score can be sent there unchanged.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,6 +60,23 @@ class Usage:
     cost_usd: float | None = 0.0
     latency_s: float = 0.0
     calls: int = 0
+
+    @classmethod
+    def of(cls, calls: Iterable[CallRecord]) -> Usage:
+        """The total of ``calls`` (each as :meth:`CallRecord.usage` counts it), in one pass."""
+        prompt = completion = cached = n = 0
+        cost: float | None = 0.0
+        latency = 0.0
+        for c in calls:
+            paid = c.paid_usd
+            cost = None if cost is None or paid is None else cost + paid
+            prompt += c.prompt_tokens
+            completion += c.completion_tokens
+            cached += c.cached_tokens
+            latency += c.latency_s
+            n += 1
+        return cls(prompt_tokens=prompt, completion_tokens=completion, cached_tokens=cached,
+                   cost_usd=cost, latency_s=latency, calls=n)
 
     def __add__(self, other: Usage) -> Usage:
         cost = (
@@ -189,20 +206,21 @@ class CallRecord:
     #: Wall-clock (epoch seconds) start of the call, so traces can place it in time.
     started_at: float = 0.0
 
-    def usage(self) -> Usage:
-        """Return this call as a :class:`Usage`.
-
-        The cost is what was *paid*: nothing for a reply from judgekit's cache (``cost_usd``
-        keeps what it would have cost) or for a call that failed without usage.
-        """
-        paid: float | None = self.cost_usd
+    @property
+    def paid_usd(self) -> float | None:
+        """What the call cost: nothing for a reply from judgekit's cache (``cost_usd`` keeps
+        what it would have cost) or for a call that failed without usage; None: unknown."""
         if self.cache_hit or (self.error is not None and self.cost_usd is None):
-            paid = 0.0
+            return 0.0
+        return self.cost_usd
+
+    def usage(self) -> Usage:
+        """Return this call as a :class:`Usage` (its cost is :attr:`paid_usd`)."""
         return Usage(
             prompt_tokens=self.prompt_tokens,
             completion_tokens=self.completion_tokens,
             cached_tokens=self.cached_tokens,
-            cost_usd=paid,
+            cost_usd=self.paid_usd,
             latency_s=self.latency_s,
             calls=1,
         )

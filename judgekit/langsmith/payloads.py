@@ -236,7 +236,7 @@ def _llm_run(call: CallRecord, run_id: uuid.UUID, parent_id: uuid.UUID, parent_d
         "total_tokens": call.prompt_tokens + call.completion_tokens,
         "input_token_details": {"cache_read": call.cached_tokens},
     }
-    paid = call.usage().cost_usd
+    paid = call.paid_usd
     if paid is not None:
         usage["total_cost"] = paid
     outputs: dict[str, Any] | None = None

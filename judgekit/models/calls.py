@@ -99,6 +99,8 @@ def runtime_cache(settings: ModelSettings | None = None) -> Any:
 
     settings = settings or current_settings()
     rt = _runtime
+    if rt.cache is not None:  # every cached call asks: no lock once it is open
+        return rt.cache
     with rt.lock:
         if rt.cache is None:
             path = settings.cache_path or default_cache_path()
