@@ -159,6 +159,9 @@ class Store:
 
     def __init__(self, path: str | Path | None = None) -> None:
         self.path = Path(path) if path is not None else default_store_path()
+        # Texts this handle knows the ids of (see _text_id); cleared on rollback, so set
+        # before the first transaction (a migration's) can roll back.
+        self._text_ids: dict[str, int] = {}
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             # isolation_level=None: we open transactions explicitly, one per case.
@@ -168,8 +171,6 @@ class Store:
             self.db.execute("PRAGMA synchronous=NORMAL")
             self.db.execute("PRAGMA foreign_keys=ON")
             self._migrate()
-            # Texts this handle knows the ids of (see _text_id); cleared on rollback.
-            self._text_ids: dict[str, int] = {}
         except sqlite3.DatabaseError as exc:
             raise StoreError(
                 f"{self.path}: cannot open the result store ({exc}); point --store or "

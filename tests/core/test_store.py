@@ -246,3 +246,13 @@ def test_a_version_2_store_keeps_its_inline_system_prompts(tmp_path: Path) -> No
     for example_id in ("e1", "e2"):
         (call,) = cases[example_id].calls
         assert call.request["messages"][0] == {"role": "system", "content": "Old inline prompt."}
+
+
+def test_a_migration_that_fails_is_rolled_back_and_named(tmp_path: Path) -> None:
+    path = tmp_path / "clash.db"
+    with closing(sqlite3.connect(path)) as db:  # a v2 store that already has a "texts" table
+        db.executescript(MIGRATIONS[1] + ";" + MIGRATIONS[2] +
+                         "; CREATE TABLE texts (x); PRAGMA user_version=2;")
+    with pytest.raises(StoreError, match=r"clash\.db: cannot open the result store"):
+        Store(path)
+    assert pragma(path, "user_version") == 2  # left as it was
