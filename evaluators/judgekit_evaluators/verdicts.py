@@ -200,6 +200,9 @@ def _mask_code(text: str, keep_body: re.Pattern[str]) -> str:
     is quoted material and is blanked.
     """
 
+    if "`" not in text and "~" not in text:  # no fence, no code span: most replies
+        return text
+
     def blank(m: re.Match[str], inline: bool) -> str:
         body = m.group("body") or ""
         keep = keep_body.fullmatch(body.strip()) is not None
@@ -218,8 +221,6 @@ def _mask_code(text: str, keep_body: re.Pattern[str]) -> str:
             return head + body + tail
         return re.sub(r"[^\n]", _MASK, m.group(0))
 
-    if "`" not in text and "~" not in text:  # no fence, no code span: most replies
-        return text
     text = _FENCE.sub(lambda m: blank(m, inline=False), text)
     return _INLINE_CODE.sub(lambda m: blank(m, inline=True), text)
 
