@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import sqlite3
 import time
@@ -24,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from judgekit._json import dumps, loads
 from judgekit.errors import StoreError
 from judgekit.types import CallRecord, CaseError, CaseResult, Example, Score, Usage
 
@@ -100,12 +100,8 @@ def default_store_path() -> Path:
     return Path(env) if env else DEFAULT_STORE
 
 
-# One encoder for every row: json.dumps with options builds a new one per call (~5 µs).
-_dumps = json.JSONEncoder(ensure_ascii=False, default=repr).encode
-
-
 def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+    return None if text is None else loads(text)
 
 
 @dataclass(frozen=True)
@@ -228,7 +224,7 @@ class Store:
             self.db.execute(
                 "INSERT INTO runs(id, suite, path, status, created_at, config, judgekit_version)"
                 " VALUES (?,?,?,?,?,?,?)",
-                (run_id, suite, path, "running", time.time(), _dumps(dict(config)), version),
+                (run_id, suite, path, "running", time.time(), dumps(dict(config)), version),
             )
         return run_id
 
@@ -244,9 +240,9 @@ class Store:
                 "INSERT INTO experiments(id, run_id, position, variant, variant_label,"
                 " dataset_name, dataset_version, n_examples, repeat, evaluators, goals,"
                 " created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (exp_id, run_id, position, _dumps(dict(variant)), label, dataset_name,
-                 dataset_version, n_examples, repeat, _dumps(list(evaluators)),
-                 None if goals is None else _dumps(goals), time.time()),
+                (exp_id, run_id, position, dumps(dict(variant)), label, dataset_name,
+                 dataset_version, n_examples, repeat, dumps(list(evaluators)),
+                 None if goals is None else dumps(goals), time.time()),
             )
         return exp_id
 
@@ -256,8 +252,8 @@ class Store:
             self.db.executemany(
                 "INSERT OR IGNORE INTO examples(dataset_version, id, position, inputs,"
                 " reference, metadata) VALUES (?,?,?,?,?,?)",
-                ((dataset_version, e.id, i, _dumps(dict(e.inputs)), _dumps(e.reference),
-                  _dumps(dict(e.metadata))) for i, e in enumerate(examples)),
+                ((dataset_version, e.id, i, dumps(dict(e.inputs)), dumps(e.reference),
+                  dumps(dict(e.metadata))) for i, e in enumerate(examples)),
             )
 
     def write_case(self, experiment_id: str, case: CaseResult) -> None:
@@ -281,7 +277,7 @@ class Store:
                     " ended_at, passed, prompt_tokens, completion_tokens, cached_tokens,"
                     " cost_usd, n_calls) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     (experiment_id, case.example_id, case.repetition,
-                     None if err else _dumps(case.outputs),
+                     None if err else dumps(case.outputs),
                      err.type if err else None, err.message if err else None,
                      err.traceback if err else None, case.latency_s, case.started_at,
                      case.ended_at, int(case.passed), u.prompt_tokens, u.completion_tokens,
@@ -326,7 +322,7 @@ class Store:
                 " cached_tokens, cost_usd, latency_s, attempts, cache_hit, error, started_at)"
                 " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [(case_id, experiment_id, c.role, c.score_key, c.provider, c.model,
-                  _dumps(self._shared_texts(c.request)), c.response_text, c.finish_reason,
+                  dumps(self._shared_texts(c.request)), c.response_text, c.finish_reason,
                   c.prompt_tokens, c.completion_tokens, c.cached_tokens, c.cost_usd,
                   c.latency_s, c.attempts, int(c.cache_hit), c.error, c.started_at or None)
                  for c in calls],
@@ -382,7 +378,7 @@ class Store:
             " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
             [(case_id, experiment_id, s.key, s.score, s.value,
               None if s.passed is None else int(s.passed), s.status, s.comment,
-              _dumps(dict(s.metadata)),
+              dumps(dict(s.metadata)),
               s.usage.prompt_tokens if s.usage else None,
               s.usage.completion_tokens if s.usage else None,
               s.usage.cost_usd if s.usage else None,
@@ -398,7 +394,7 @@ class Store:
                             (experiment_id,))
             self._insert_scores(experiment_id, None, summary_scores)
             self.db.execute("UPDATE experiments SET summary=?, goal_results=? WHERE id=?",
-                            (_dumps(summary), _dumps(list(goal_results)), experiment_id))
+                            (dumps(summary), dumps(list(goal_results)), experiment_id))
 
     def reopen_run(self, run_id: str, owner: Mapping[str, Any]) -> None:
         """Mark a run ``running`` again (``--resume``/``--retry-errors``), owned by ``owner``
@@ -407,7 +403,7 @@ class Store:
             row = self.db.execute("SELECT config FROM runs WHERE id=?", (run_id,)).fetchone()
             config = {**(_loads(row[0]) or {}), **owner} if row else dict(owner)
             self.db.execute("UPDATE runs SET status='running', finished_at=NULL, config=?"
-                            " WHERE id=?", (_dumps(config), run_id))
+                            " WHERE id=?", (dumps(config), run_id))
 
     def finish_run(self, run_id: str, status: str) -> None:
         """Mark a run ``complete``, ``interrupted`` or ``failed``."""

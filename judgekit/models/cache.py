@@ -9,7 +9,6 @@ keys, timeouts, retry settings), so changing a key or a timeout keeps the cache 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import sqlite3
 import threading
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from judgekit._json import canonical, dumps, loads
 from judgekit.errors import ConfigError
 from judgekit.models.base import ChatResponse, Message
 
@@ -77,13 +77,7 @@ def cache_key(provider: str, endpoint: str, model: str, messages: Sequence[Messa
         "params": dict(params),
         "sample": sample,
     }
-    text = _KEY_ENCODER.encode(payload)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-# Built once: json.dumps with options builds an encoder per call, a third of a key's cost.
-_KEY_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                                default=_jsonable)
+    return hashlib.sha256(canonical(payload, default=_jsonable)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -193,7 +187,7 @@ class ResponseCache:
             self.misses += 1
             return None
         try:
-            data = json.loads(row[0])
+            data = loads(row[0])
             reply = CachedResponse(
                 text=data["text"], finish_reason=data.get("finish_reason"),
                 prompt_tokens=int(data.get("prompt_tokens", 0)),
@@ -218,7 +212,7 @@ class ResponseCache:
         self._guard(lambda: self._db.execute(
             "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) "
             "VALUES (?, ?, ?, ?, ?)",
-            (key, provider, model, json.dumps(data, ensure_ascii=False), time.time())))
+            (key, provider, model, dumps(data), time.time())))
 
     def stats(self) -> CacheStats:
         """Entries, size, per-model counts, and this handle's hits and misses."""

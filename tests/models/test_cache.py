@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -54,6 +56,20 @@ def test_key_covers_what_decides_the_reply() -> None:
         cache_key("openai", "http://h/v1", "gpt-4o", MSGS, {"temperature": 0}, 1),
     }
     assert base not in others and len(others) == 6
+
+
+def test_key_is_the_sha256_of_the_sorted_compact_json_caches_have_always_used() -> None:
+    # Keys written before judgekit encoded them with orjson must still be found: a committed
+    # replay cache would otherwise miss every call.
+    messages = [{"role": "system", "content": "Grade «this».\n\tQuoted: \"x\" \\ \x01"},
+                {"role": "user", "content": "Ünïcode ✓ and 2+2?"}]
+    params = {"temperature": 0.7, "seed": 42, "max_tokens": 10**12, "stop": ["\n"],
+              "response_format": {"type": "json_schema", "json_schema": {"strict": True}}}
+    payload = {"provider": "openai", "endpoint": "http://h/v1", "model": "gpt-4o",
+               "messages": messages, "params": params, "sample": 3}
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert cache_key("openai", "http://h/v1/", "gpt-4o", messages, params, 3) == \
+        hashlib.sha256(text.encode()).hexdigest()
 
 
 def test_key_ignores_param_order_and_handles_schema_classes() -> None:
