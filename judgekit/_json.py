@@ -22,29 +22,22 @@ from typing import Any
 
 import orjson
 
-__all__ = ["canonical", "dumps", "dumps_bytes", "loads"]
+__all__ = ["canonical", "dumps", "loads"]
 
 # Dataclasses and datetimes go to ``default`` as they did with the standard library (repr),
 # so what a row holds does not depend on which encoder wrote it.
 _PASS = orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_DATETIME
 _SORTED = _PASS | orjson.OPT_SORT_KEYS
+
+
 _std = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=repr).encode
-
-
-def dumps_bytes(obj: Any, default: Any = repr) -> bytes:
-    """``obj`` as compact UTF-8 JSON (unencodable objects as ``default(obj)``)."""
-    try:
-        return orjson.dumps(obj, default=default, option=_PASS)
-    except TypeError:  # a >64-bit int, a non-string key: as the standard library writes it
-        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False,
-                          default=default).encode()
 
 
 def dumps(obj: Any) -> str:
     """``obj`` as compact JSON text (unencodable objects as their ``repr``)."""
     try:
         return orjson.dumps(obj, default=repr, option=_PASS).decode()
-    except TypeError:
+    except TypeError:  # a >64-bit int, a non-string key: as the standard library writes it
         return _std(obj)
 
 

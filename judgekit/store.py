@@ -552,6 +552,26 @@ class Store:
                                 calls=r[14] or 0),
                 )
 
+    def iter_case_rows(self, experiment_id: str
+                       ) -> Iterator[tuple[tuple[Any, ...], list[tuple[Any, ...]]]]:
+        """The rows behind :meth:`iter_cases` (``with_calls=False``), for writers that turn them
+        into text without building a :class:`CaseResult` per case: each case's row
+        (the columns of ``_CASE_COLS``, outputs as stored JSON text) with its scores'
+        ``(key, score, value, passed, status, comment, metadata JSON text)``, in write order.
+        """
+        cursor = self.db.execute(f"SELECT {self._CASE_COLS}{self._CASE_ORDER}",
+                                 (experiment_id,))
+        for batch in iter(lambda: cursor.fetchmany(self._BATCH), []):
+            scores: dict[int, list[tuple[Any, ...]]] = {}
+            for r in self.db.execute(
+                "SELECT case_id, key, score, value, passed, status, comment, metadata"
+                f" FROM scores WHERE case_id IN ({','.join('?' * len(batch))}) ORDER BY id",
+                [r[0] for r in batch],
+            ):
+                scores.setdefault(r[0], []).append(r[1:])
+            for r in batch:
+                yield r, scores.get(r[0], [])
+
     def _case_rows(self, case_ids: Sequence[int]) -> list[tuple[Any, ...]]:
         """The case rows of ``case_ids``, in that order (a case deleted since is left out)."""
         marks = ",".join("?" * len(case_ids))

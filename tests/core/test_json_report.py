@@ -47,6 +47,35 @@ def test_lazy_doc_written_equals_the_full_object(tmp_path: Path) -> None:
     assert lines[0] == "{" and lines[1].startswith('  "judgekit_version": ')
 
 
+def test_stored_cases_read_as_the_case_objects_would_give_them(tmp_path: Path) -> None:
+    # The lazy cases are built from the store's rows without a CaseResult per case: they must
+    # say what case_json says, "passed" included once a verdict is added to a stored case.
+    from judgekit.types import Score
+
+    with _result(tmp_path) as result:
+        exp_id = result.experiments[0].id
+        case_id = result.store.db.execute(
+            "SELECT id FROM cases WHERE experiment_id=? AND example_id='e1'", (exp_id,)
+        ).fetchone()[0]
+        result.store.add_case_scores(exp_id, case_id, [
+            Score(key="pairwise", score=0.0, passed=False, comment="worse",
+                  metadata={"nan": float("nan"), "nested": {"k": [1]}}),
+            Score(key="judge", status="unscored", comment="no verdict")])
+        full = result.to_json()
+        lazy = result.to_json(lazy=True)
+        out = tmp_path / "out.json"
+        result.write_json(out)
+        for want, got in zip(full["experiments"], lazy["experiments"], strict=True):
+            assert list(got["cases"]) == json.loads(json.dumps(want["cases"], default=repr))
+        written = json.loads(out.read_text(encoding="utf-8"))
+    case = next(c for c in written["experiments"][0]["cases"] if c["example_id"] == "e1")
+    assert case["passed"] is False
+    assert [s["key"] for s in case["scores"]] == ["exact_match", "pairwise", "judge"]
+    assert case["scores"][1]["metadata"] == {"nan": None, "nested": {"k": [1]}}
+    assert written["experiments"][0]["cases"] == json.loads(
+        json.dumps(full["experiments"][0]["cases"], default=repr))
+
+
 def test_empty_cases_and_stdout(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with _result(tmp_path, n=2) as result:
         doc = result.to_json(lazy=True)
