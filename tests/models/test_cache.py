@@ -7,6 +7,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -239,6 +240,29 @@ def test_concurrent_calls_from_threads_and_tasks(rw: ModelSettings) -> None:
     stats = runtime_cache().stats()
     assert stats.entries == 40
     assert stats.hits + stats.misses == 120
+
+
+def test_lookups_share_a_snapshot_that_never_hides_an_entry_for_long(cache_file: Path) -> None:
+    # Two handles, as two processes sharing one cache file.
+    with ResponseCache(cache_file) as a, ResponseCache(cache_file) as b:
+        a.SNAPSHOT_S = 3600.0
+        assert a.get("k") is None  # a's snapshot is open from here
+        b.put("k", "openai", "gpt-4o", ChatResponse(text="from b"))
+        # a writes on a snapshot b has moved past: the write ends the snapshot first (inside
+        # it SQLite refuses the write), and a then sees b's entry.
+        a.put("own", "openai", "gpt-4o", ChatResponse(text="from a"))
+        got = a.get("k")
+        assert got is not None and got.text == "from b"
+        b.put("k2", "openai", "gpt-4o", ChatResponse(text="later"))
+        assert a.clear(model="nothing") == 0  # VACUUM-free clear, outside the snapshot too
+        a.SNAPSHOT_S = 0.01
+        assert a.get("k3") is None  # a fresh snapshot, kept for 10 ms
+        b.put("k3", "openai", "gpt-4o", ChatResponse(text="new"))
+        time.sleep(0.02)
+        got = a.get("k3")
+        assert got is not None and got.text == "new"
+        assert a.clear() == 4  # a full clear VACUUMs, which no transaction may be open for
+    assert not ResponseCache(cache_file).stats().entries
 
 
 # -- stats and clear ----------------------------------------------------------------------
