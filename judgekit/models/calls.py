@@ -24,6 +24,10 @@ from typing import Any, Literal, TypeVar
 from judgekit import recording
 from judgekit.errors import CacheMissError, EndpointUnreachable, ModelCallError, ModelNotConfigured
 from judgekit.models.base import ChatModel, ChatResponse, Message
+
+# Not lazy: every call asks the cache first, and an import statement per call was a tenth of
+# a cached call (sqlite3 and orjson are loaded by the store anyway).
+from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, default_cache_path
 from judgekit.models.settings import ModelSettings, current_settings
 from judgekit.types import CallRecord
 
@@ -95,12 +99,10 @@ def _limiter(endpoint: str, role: Role, settings: ModelSettings) -> Any:
 
 def runtime_cache(settings: ModelSettings | None = None) -> Any:
     """The open :class:`~judgekit.models.cache.ResponseCache` of the current settings."""
-    from judgekit.models.cache import ResponseCache, default_cache_path
-
-    settings = settings or current_settings()
     rt = _runtime
     if rt.cache is not None:  # every cached call asks: no lock once it is open
         return rt.cache
+    settings = settings or current_settings()
     with rt.lock:
         if rt.cache is None:
             path = settings.cache_path or default_cache_path()
@@ -117,8 +119,6 @@ def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
             reply: ChatResponse | None, latency: float, attempts: int,
             error: str | None = None) -> float | None:
     """Record the call on the current case; returns its cost (None: unknown or failed)."""
-    from judgekit.models.cache import CachedResponse
-
     name = (reply.model if reply is not None and reply.model else None) or model.model
     cost = None
     if isinstance(reply, CachedResponse) and reply.priced:
@@ -161,8 +161,6 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
         EndpointUnreachable: every attempt was refused by an endpoint that never answered.
         ModelCallError: the call failed after the allowed retries (``attempts`` set).
     """
-    from judgekit.models.limits import RetryPolicy, call_with_retries
-
     settings = current_settings()
     role: Role = "judge" if recording.current_score_key() else "target"
     hint = model.configured()
@@ -173,8 +171,6 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
     cached = getattr(model, "cacheable", True) and settings.cache != "off"
     key = cache = None
     if cached:
-        from judgekit.models.cache import cache_key
-
         started = time.perf_counter()
         cache = runtime_cache(settings)
         key = cache_key(model.provider, model.endpoint, model.model, msgs, params, sample)
@@ -189,6 +185,8 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
                     f"--cache replay: no cached reply for this {model.provider} call to "
                     f"{model.model} in {cache.path}; run once with --cache read-write to "
                     "record it")
+
+    from judgekit.models.limits import RetryPolicy, call_with_retries
 
     async def attempt() -> ChatResponse:
         return await model.complete(msgs, params, timeout=settings.timeout_s)
