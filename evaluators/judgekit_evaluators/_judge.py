@@ -102,13 +102,41 @@ class Prompt:
         fmt = "format:json" if structured else "format:text"
         if fmt not in self.sections:
             raise EvaluatorError(f"prompt {self.name}.v{self.version} has no {fmt} section")
-        values = {k[len("default:"):]: v for k, v in self.sections.items()
-                  if k.startswith("default:")}
+        defaults, template, names = _parts(self, fmt)
+        values = dict(defaults)
         # A field given as "" falls back to its default, else its line is left out.
         values.update({k: v for k, v in fields.items() if v or k not in values})
-        system = _fill(self.sections["system"] + "\n\n" + self.sections[fmt], values)
+        # The system message holds the judge's own fields only (rubric, scale), never the
+        # case's data: filled once per judge, and the same text object every call (the store
+        # and the cache key then hash it once).
+        system = _filled(template, names, tuple(values.get(n) for n in names))
         return [{"role": "system", "content": system},
                 {"role": "user", "content": _fill(self.sections["user"], values)}]
+
+
+_PARTS: dict[tuple[int, str], tuple[Mapping[str, str], dict[str, str], str, tuple[str, ...]]] = {}
+
+
+def _parts(prompt: Prompt, fmt: str) -> tuple[dict[str, str], str, tuple[str, ...]]:
+    """A prompt's ``default:<field>`` values, its system section joined with the ``fmt``
+    protocol, and the fields that names: worked out once per prompt (a Prompt, its sections
+    a dict, is not hashable: its sections are the key, held so their id stays theirs)."""
+    found = _PARTS.get((id(prompt.sections), fmt))
+    if found is None or found[0] is not prompt.sections:
+        defaults = {k[len("default:"):]: v for k, v in prompt.sections.items()
+                    if k.startswith("default:")}
+        template = prompt.sections["system"] + "\n\n" + prompt.sections[fmt]
+        names = tuple(dict.fromkeys(_PLACEHOLDER.findall(template)))
+        if len(_PARTS) >= 256:
+            _PARTS.clear()
+        found = _PARTS[(id(prompt.sections), fmt)] = (prompt.sections, defaults, template, names)
+    return found[1:]
+
+
+@lru_cache(maxsize=256)
+def _filled(template: str, names: tuple[str, ...], given: tuple[str | None, ...]) -> str:
+    # None: no value (``_fill`` names the field); errors are raised again, never cached.
+    return _fill(template, {n: v for n, v in zip(names, given, strict=True) if v is not None})
 
 
 def _fill(template: str, values: Mapping[str, str]) -> str:
