@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -704,6 +703,8 @@ def _read_cache(path: Path) -> list[dict[str, Any]]:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so a reader never sees half a file."""
+    import tempfile  # ~3 ms, for the rare LangSmith download only
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

@@ -9,18 +9,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.measure import Measurement
-from rich.progress import (
-    BarColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Table
 from rich.text import Text
 
@@ -28,6 +20,9 @@ from judgekit.goals import GoalResult
 from judgekit.runner import ExperimentPlan, RunPlan
 from judgekit.store import ExperimentRow, Store
 from judgekit.types import CaseResult
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 __all__ = [
     "ConsoleProgress",
@@ -299,6 +294,15 @@ class ConsoleProgress:
             f" · run {plan.run_id}{resumed}", highlight=False)
         if not self.live:
             return
+        # Only a terminal gets bars: rich.progress (~4 ms) is not loaded for CI logs and pipes.
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
         self.progress = Progress(
             TextColumn("{task.description}", style="bold"), BarColumn(),
             TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(),
