@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 
-from judgekit.types import CallRecord, Score, Usage
+from judgekit.types import CallRecord, Score, Usage, evolve
 
 __all__ = [
     "CaseRecorder",
@@ -105,4 +105,4 @@ def with_usage(score: Score, calls: Sequence[CallRecord]) -> Score:
         c.score_key and score.key.startswith(c.score_key + "."))]
     if not mine:
         return score
-    return dataclasses.replace(score, usage=Usage.of(mine))
+    return evolve(score, usage=Usage.of(mine))

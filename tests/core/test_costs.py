@@ -51,3 +51,25 @@ def test_an_unpriced_reply_does(store: Store) -> None:
 def test_cache_hits_are_free(store: Store) -> None:
     summary = run_with(store, [call(cache_hit=True), call(cache_hit=True, cost_usd=None)])
     assert summary["cost_usd"]["target"] == 0.0
+
+
+def test_a_score_gets_the_usage_of_its_own_judge_calls_in_a_copy() -> None:
+    from judgekit.recording import with_usage
+    from judgekit.types import Score
+
+    def call(key: str | None, tokens: int) -> CallRecord:
+        return CallRecord(role="judge" if key else "target", provider="openai", model="m",
+                          request={}, response_text="x", prompt_tokens=tokens,
+                          cost_usd=0.001 * tokens, score_key=key)
+
+    calls = [call(None, 100), call("judge", 10), call("judge", 5), call("fields", 7)]
+    score = Score(key="judge", score=0.0, comment="no", metadata={"m": 1})
+    scored = with_usage(score, calls)
+    assert scored.usage is not None
+    assert (scored.usage.prompt_tokens, scored.usage.calls) == (15, 2)
+    assert scored == Score(key="judge", score=0.0, passed=False, comment="no",
+                           metadata={"m": 1}, usage=scored.usage)
+    assert score.usage is None  # the original is left as it was
+    nested = with_usage(Score(key="fields.price", score=1.0), calls)
+    assert nested.usage is not None and nested.usage.prompt_tokens == 7
+    assert with_usage(Score(key="other"), calls).usage is None
