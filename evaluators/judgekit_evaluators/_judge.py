@@ -412,6 +412,11 @@ def reduce_votes(
     Labels: the majority (a tie is unscored). Numbers: the mean, with agreement measured
     against the most common rating. ``(None, None, None)`` when no sample gave a verdict.
     """
+    if len(values) == 1:  # one sample (most judges): its verdict, in full agreement
+        only = values[0]
+        if only is None:
+            return None, None, None
+        return (float(only) if numeric else only), 1.0, None
     scored = [v for v in values if v is not None]
     if not scored:
         return None, None, None

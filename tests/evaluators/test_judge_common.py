@@ -298,6 +298,10 @@ def test_reduce_votes() -> None:
     value, agreement, _ = reduce_votes([7.0, 8.0, 8.0, None], numeric=True)
     assert value == pytest.approx(23 / 3) and agreement == 0.5
     assert reduce_votes(["A", "B"], numeric=False)[0] is None
+    # One sample: its verdict, in full agreement, or nothing.
+    assert reduce_votes(["A"], numeric=False) == ("A", 1.0, None)
+    assert reduce_votes([7], numeric=True) == (7.0, 1.0, None)
+    assert reduce_votes([None], numeric=True) == (None, None, None)
 
 
 def test_sampling_options_are_checked_when_the_judge_is_built() -> None:
