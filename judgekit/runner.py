@@ -20,10 +20,10 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from judgekit.aio import to_daemon_thread
 from judgekit.comparisons import run_comparisons
@@ -47,6 +47,8 @@ __all__ = [
     "plan_run",
     "run_one_case",
 ]
+
+T = TypeVar("T")
 
 ASSERTION_KEY = "assertion"
 
@@ -441,7 +443,7 @@ class _Executor:
                 pending = {i: self.score(ev, example, outputs)
                            for i, ev in enumerate(self.case_evaluators) if not ev.inline}
                 if pending:
-                    results.update(zip(pending, await asyncio.gather(*pending.values()),
+                    results.update(zip(pending, await _together(list(pending.values())),
                                        strict=True))
                 scores = [s for i in sorted(results) for s in results[i]]
         calls = tuple(recorder.calls)
@@ -504,6 +506,24 @@ class _Executor:
             if self.threads is not None:
                 self.threads.close()
                 self.threads = None
+
+
+async def _together(coros: list[Coroutine[Any, Any, T]]) -> list[T]:
+    """``asyncio.gather`` for a case's evaluators, with one task fewer: the first runs in the
+    case's own task while the others run in tasks of their own (each task was ~3 % of a cached
+    case). One evaluator needs no task at all. Should one fail or the case be cancelled, the
+    others are cancelled too (evaluators turn their own errors into scores: only a stopped run
+    or an interrupt gets here)."""
+    tasks = [asyncio.ensure_future(c) for c in coros[1:]]
+    try:
+        results = [await coros[0]]
+        for task in tasks:
+            results.append(await task)
+        return results
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise
 
 
 def _expects_provider_calls() -> bool:

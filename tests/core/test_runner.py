@@ -306,6 +306,55 @@ def test_sync_targets_run_concurrently_in_worker_threads(store: Store) -> None:
     assert all(t.startswith("judgekit-target") for t in threads)
 
 
+def test_a_cases_evaluators_run_concurrently_and_keep_their_order(store: Store) -> None:
+    # Three async evaluators per case, each waiting until all three of that case have
+    # started: it completes only when they run at once (in turn, the first would time out).
+    started: collections.defaultdict[Any, int] = collections.defaultdict(int)
+
+    def make(name: str) -> Any:
+        async def ev(outputs: Any) -> Score:
+            started[outputs] += 1
+            for _ in range(1000):
+                if started[outputs] == 3:
+                    return Score(key=name, score=1.0)
+                await asyncio.sleep(0.001)
+            return Score(key=name, score=0.0, comment="ran alone")
+        ev.__name__ = name
+        return ev
+
+    data = [{"inputs": {"i": i}, "reference": i} for i in range(4)]
+    result = judgekit.evaluate(lambda i: i, data, [make("a"), make("b"), make("c")],
+                               store=store, concurrency=2)
+    cases = list(store.iter_cases(result.experiments[0].id, with_calls=False))
+    assert [[s.key for s in c.scores] for c in cases] == [["a", "b", "c"]] * 4
+    assert all(s.score == 1.0 for c in cases for s in c.scores)
+
+
+def test_when_one_evaluator_stops_the_run_the_others_are_cancelled() -> None:
+    from judgekit.runner import _together
+
+    cancelled: list[str] = []
+
+    async def stop() -> None:
+        await asyncio.sleep(0)
+        raise RuntimeError("stop")
+
+    async def slow(name: str) -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(name)
+            raise
+
+    async def main() -> None:
+        with pytest.raises(RuntimeError, match="stop"):
+            await _together([stop(), slow("b"), slow("c")])
+        await asyncio.sleep(0)  # let the cancellations land
+
+    asyncio.run(main())
+    assert sorted(cancelled) == ["b", "c"]
+
+
 def test_bad_concurrency_and_repeat_are_config_errors(store: Store) -> None:
     with pytest.raises(ConfigError, match="--concurrency must be at least 1, got 0"):
         judgekit.evaluate(lambda: 1, [{"inputs": {}}], store=store, concurrency=0)
