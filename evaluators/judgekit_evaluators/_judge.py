@@ -325,10 +325,9 @@ class Vote:
 
 
 def _resolve(model: Any) -> ChatModel:
-    from judgekit.models.registry import get_model
-    from judgekit.models.settings import judge_model_name
+    from judgekit.models.calls import judge_model
 
-    return get_model(judge_model_name() if model is None else model)
+    return judge_model(model)
 
 
 def skipped(key: str, problem: str) -> Score:

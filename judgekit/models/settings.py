@@ -40,6 +40,7 @@ __all__ = [
     "CacheMode",
     "ModelSettings",
     "current_settings",
+    "in_settings_block",
     "judge_model_name",
     "load_project_config",
     "settings_for_run",
@@ -90,6 +91,11 @@ _current: ModelSettings | None = None
 def current_settings() -> ModelSettings:
     """The settings in force: the innermost :func:`use_settings`, else the defaults."""
     return _current if _current is not None else _DEFAULTS
+
+
+def in_settings_block() -> bool:
+    """Whether a :func:`use_settings` block (a run) is in force."""
+    return _current is not None
 
 
 @contextlib.contextmanager
