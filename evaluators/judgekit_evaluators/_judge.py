@@ -325,9 +325,9 @@ class Vote:
 
 
 def _resolve(model: Any) -> ChatModel:
-    from judgekit.models.calls import judge_model
+    from judgekit.models.calls import model_for
 
-    return judge_model(model)
+    return model_for(model)
 
 
 def skipped(key: str, problem: str) -> Score:

@@ -31,7 +31,7 @@ from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, defa
 from judgekit.models.settings import ModelSettings, current_settings, in_settings_block
 from judgekit.types import CallRecord
 
-__all__ = ["bind_loop", "chat", "chat_sync", "judge_model", "reset_runtime", "runtime_cache"]
+__all__ = ["bind_loop", "chat", "chat_sync", "model_for", "reset_runtime", "runtime_cache"]
 
 T = TypeVar("T")
 Role = Literal["target", "judge"]
@@ -48,8 +48,8 @@ class _Runtime:
     rng: random.Random = field(default_factory=random.Random)
     #: Endpoints that have answered (any HTTP status): a refused connection there is a blip.
     answered: set[str] = field(default_factory=set)
-    #: Judge models resolved in this settings block, by the spec they were named by.
-    judges: dict[str | None, ChatModel] = field(default_factory=dict)
+    #: Models resolved in this settings block, by the spec they were named by.
+    models: dict[str | None, ChatModel] = field(default_factory=dict)
 
 
 _runtime = _Runtime()
@@ -117,14 +117,15 @@ def runtime_cache(settings: ModelSettings | None = None) -> Any:
         return rt.cache
 
 
-def judge_model(spec: Any = None) -> ChatModel:
-    """The model a judge calls: ``spec`` (a model string, a model object, or None for the
-    judge model of the settings, ``--judge-model`` or ``$JUDGEKIT_JUDGE_MODEL``).
+def model_for(spec: Any = None) -> ChatModel:
+    """The model ``spec`` names: a model string, a model object, or None for the judge model
+    (of the settings, ``--judge-model`` or ``$JUDGEKIT_JUDGE_MODEL``).
 
     Inside :func:`~judgekit.models.settings.use_settings` (every run) a model string is
-    resolved on first use and the model reused by later calls, as the ``llm`` fixture reuses
-    its own: resolving reads the environment and makes a provider object, which a judge did
-    on every call. Outside, each call resolves afresh, so a changed environment is seen.
+    resolved on first use and the model reused by later calls, by every case's ``llm``
+    fixture and every judge call: resolving reads the environment and makes a provider
+    object, which each judge call and each case did. Outside, each call resolves afresh, so a
+    changed environment is seen.
     """
     from judgekit.models.registry import get_model
     from judgekit.models.settings import judge_model_name
@@ -134,9 +135,9 @@ def judge_model(spec: Any = None) -> ChatModel:
     if not in_settings_block():
         return get_model(judge_model_name() if spec is None else spec)
     rt = _runtime
-    found = rt.judges.get(spec)
+    found = rt.models.get(spec)
     if found is None:
-        found = rt.judges[spec] = get_model(judge_model_name() if spec is None else spec)
+        found = rt.models[spec] = get_model(judge_model_name() if spec is None else spec)
     return found
 
 

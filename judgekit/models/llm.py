@@ -16,7 +16,7 @@ from typing import Any
 
 from judgekit.errors import ConfigError
 from judgekit.models.base import ChatModel, ChatResponse, Message
-from judgekit.models.calls import chat, chat_sync
+from judgekit.models.calls import chat, chat_sync, model_for
 from judgekit.models.registry import get_model
 
 __all__ = ["LLM"]
@@ -56,10 +56,11 @@ class LLM:
                               "suite's variants, or pass model= to llm.chat")
         if not isinstance(spec, str):
             return get_model(spec)
-        # Resolved once per name: the provider object (and its client) is reused across calls.
+        # Resolved once per name: the provider object (and its client) is reused across calls,
+        # and across the run's cases (each case gets an LLM of its own).
         found = self._resolved.get(spec)
         if found is None:
-            found = self._resolved[spec] = get_model(spec)
+            found = self._resolved[spec] = model_for(spec)
         return found
 
     async def chat(self, messages: str | Sequence[Message], *,

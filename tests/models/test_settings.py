@@ -174,26 +174,26 @@ def test_a_bad_override_is_named_as_an_option_not_as_the_pyproject_table() -> No
         settings_from_config({}, cache="sometimes")
 
 
-def test_a_judge_model_is_resolved_once_per_settings_block(monkeypatch: pytest.MonkeyPatch,
+def test_a_model_string_is_resolved_once_per_settings_block(monkeypatch: pytest.MonkeyPatch,
                                                            tmp_path: Path) -> None:
-    from judgekit.models.calls import judge_model
+    from judgekit.models.calls import model_for
     from judgekit.models.mock import MockModel
     from judgekit.models.openai import OpenAIModel
 
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:1/v1")
     monkeypatch.setenv("JUDGEKIT_JUDGE_MODEL", "gpt-4o-mini")
     # Outside a block every call resolves afresh: a changed environment is seen at once.
-    first = judge_model("gpt-4o")
-    assert judge_model("gpt-4o") is not first
+    first = model_for("gpt-4o")
+    assert model_for("gpt-4o") is not first
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:2/v1")
-    assert isinstance(first, OpenAIModel) and judge_model("gpt-4o").endpoint.endswith(":2/v1")
+    assert isinstance(first, OpenAIModel) and model_for("gpt-4o").endpoint.endswith(":2/v1")
     with use_settings(ModelSettings(cache_path=tmp_path / "c.db")):
-        model = judge_model("gpt-4o")
-        assert judge_model("gpt-4o") is model  # the run's calls share one model object
-        default = judge_model(None)
-        assert default.model == "gpt-4o-mini" and judge_model(None) is default
+        model = model_for("gpt-4o")
+        assert model_for("gpt-4o") is model  # the run's calls share one model object
+        default = model_for(None)
+        assert default.model == "gpt-4o-mini" and model_for(None) is default
         mock = MockModel("x")
-        assert judge_model(mock) is mock
+        assert model_for(mock) is mock
     with use_settings(ModelSettings(judge_model="gpt-4.1", cache_path=tmp_path / "c.db")):
-        assert judge_model("gpt-4o") is not model  # a new block (run) resolves again
-        assert judge_model(None).model == "gpt-4.1"
+        assert model_for("gpt-4o") is not model  # a new block (run) resolves again
+        assert model_for(None).model == "gpt-4.1"
