@@ -73,6 +73,22 @@ def test_key_is_the_sha256_of_the_sorted_compact_json_caches_have_always_used() 
         hashlib.sha256(text.encode()).hexdigest()
 
 
+def test_a_cached_reply_takes_every_field_of_a_reply_and_its_cost() -> None:
+    import dataclasses
+    import inspect
+
+    from judgekit.models.cache import CachedResponse
+
+    params = list(inspect.signature(CachedResponse.__init__).parameters)[1:]
+    assert params == [f.name for f in dataclasses.fields(CachedResponse)]
+    hit = CachedResponse(text="4", prompt_tokens=3, model="m", cache_hit=True, cost_usd=0.5,
+                         priced=True)
+    assert hit == CachedResponse("4", None, 3, 0, 0, "m", {"x": "y"}, True, 0.5, True)
+    assert (hit.headers, hit.finish_reason, hit.completion_tokens) == ({}, None, 0)
+    assert dataclasses.replace(hit, text="5").text == "5"
+    assert dataclasses.asdict(ChatResponse(text="4")).keys() < dataclasses.asdict(hit).keys()
+
+
 def test_key_ignores_param_order_and_handles_schema_classes() -> None:
     a = cache_key("p", "e", "m", MSGS, {"temperature": 0, "seed": 1})
     assert a == cache_key("p", "e", "m", MSGS, {"seed": 1, "temperature": 0})
