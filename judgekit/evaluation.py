@@ -119,9 +119,9 @@ class Evaluator:
         value = self.args.get("against")
         return str(value) if value is not None else None
 
-    @property
+    @functools.cached_property
     def is_async(self) -> bool:
-        """True when the scoring function is a coroutine function."""
+        """True when the scoring function is a coroutine function (asked on every score)."""
         return inspect.iscoroutinefunction(self.fn)
 
     def __call__(

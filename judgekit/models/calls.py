@@ -28,6 +28,7 @@ from judgekit.models.base import ChatModel, ChatResponse, Message
 # Not lazy: every call asks the cache first, and an import statement per call was a tenth of
 # a cached call (sqlite3 and orjson are loaded by the store anyway).
 from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, default_cache_path
+from judgekit.models.registry import get_model
 from judgekit.models.settings import ModelSettings, current_settings, in_settings_block
 from judgekit.types import CallRecord
 
@@ -127,17 +128,16 @@ def model_for(spec: Any = None) -> ChatModel:
     object, which each judge call and each case did. Outside, each call resolves afresh, so a
     changed environment is seen.
     """
-    from judgekit.models.registry import get_model
-    from judgekit.models.settings import judge_model_name
-
     if spec is not None and not isinstance(spec, str):
         return get_model(spec)
-    if not in_settings_block():
-        return get_model(judge_model_name() if spec is None else spec)
-    rt = _runtime
-    found = rt.models.get(spec)
+    memo = _runtime.models if in_settings_block() else None
+    found = memo.get(spec) if memo is not None else None
     if found is None:
-        found = rt.models[spec] = get_model(judge_model_name() if spec is None else spec)
+        from judgekit.models.settings import judge_model_name
+
+        found = get_model(judge_model_name() if spec is None else spec)
+        if memo is not None:
+            memo[spec] = found
     return found
 
 
