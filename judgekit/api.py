@@ -86,7 +86,8 @@ class EvalResult:
         from judgekit.report.console import render_table
 
         buf = io.StringIO()
-        console = Console(file=buf, width=width, force_terminal=False, color_system=None)
+        console = Console(file=buf, width=width, force_terminal=False, color_system=None,
+                          emoji=False)
         render_table(self.store, self.run.id, self.suite, self.experiments, console,
                      show_hints=False)
         return buf.getvalue()
