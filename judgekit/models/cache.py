@@ -135,13 +135,19 @@ class ResponseCache:
 
     Several processes may share the file: SQLite serialises the writers, and a 30-second busy
     timeout rides out another process's write.
+
+    Args:
+        path: The cache file.
+        create: Create the file if it does not exist (else a ConfigError).
+        snapshot_s: Seconds lookups may share one read transaction (0: one per lookup). A run
+            sets it (see :meth:`get`); a handle that may sit idle keeps the default, as an
+            open read transaction stops other processes' checkpoints from emptying the WAL.
     """
 
-    #: Seconds lookups may share one read snapshot of the file.
-    SNAPSHOT_S = 0.05
-
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True,
+                 snapshot_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.snapshot_s = snapshot_s
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
@@ -206,15 +212,16 @@ class ResponseCache:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
         with self._lock:  # _guard's work, inline: this runs once per model call
             try:
-                # Lookups share a read transaction for up to SNAPSHOT_S: a transaction per
+                # Lookups share a read transaction for up to snapshot_s: a transaction per
                 # lookup took two file locks and a stat each, 40 % of a lookup's time. Any
                 # write ends it first, and so does the clock: another process's new entries
-                # are seen within SNAPSHOT_S, as a call's reply takes longer than that.
-                now = time.monotonic()
-                if now >= self._snapshot_until:
-                    self._end_snapshot()
-                    self._db.execute("BEGIN")
-                    self._snapshot_until = now + self.SNAPSHOT_S
+                # are seen within snapshot_s, as a call's reply takes longer than that.
+                if self.snapshot_s:
+                    now = time.monotonic()
+                    if now >= self._snapshot_until:
+                        self._end_snapshot()
+                        self._db.execute("BEGIN")
+                        self._snapshot_until = now + self.snapshot_s
                 row = self._db.execute(
                     "SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
             except sqlite3.Error as exc:
