@@ -140,11 +140,40 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--json", metavar="FILE", help="write what was sent, with URLs (- = stdout)")
     sy.add_argument("--debug", action="store_true", help="show tracebacks")
     sy.set_defaults(func="judgekit.cli.sync_cmd:sync")
+    _export_parser(sub, store_help)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     evs.set_defaults(func="judgekit.cli.show_cmd:evaluators")
     return parser
+
+
+def _export_parser(sub: Any, store_help: str) -> None:
+    ex = sub.add_parser(
+        "export", help="write a run as fine-tuning JSONL (OpenAI chat) or its results as JSONL/CSV",
+        description="Write a stored run to FILE (- = stdout). openai-chat: one fine-tuning "
+                    "example per target model call, the messages as sent and the reply as "
+                    "received, checked against OpenAI's format; export a strong model's "
+                    "(teacher's) passing cases to fine-tune a smaller one on them "
+                    "(distillation). jsonl, csv: one row per case x score; CSV cells that "
+                    "would run as spreadsheet formulas start with a '.")
+    ex.add_argument("run", metavar="RUN",
+                    help="run id (or a prefix): all its experiments; RUN-N: one experiment")
+    ex.add_argument("file", metavar="FILE", help="where to write (- = stdout)")
+    ex.add_argument("--format", required=True, choices=("openai-chat", "jsonl", "csv"),
+                    help="openai-chat: fine-tuning JSONL; jsonl, csv: results")
+    ex.add_argument("--where", choices=("passed",),
+                    help="passed: only cases with no error and no failed or errored score")
+    ex.add_argument("--score", action="append", metavar="KEY>=X",
+                    help="only cases whose ok KEY score compares true (>=, >, <=, <, ==); "
+                         "repeatable, quote it in the shell")
+    ex.add_argument("--variant", action="append", metavar="LABEL",
+                    help="only this variant's experiment (repeatable; default: all)")
+    ex.add_argument("--dedupe", action="store_true",
+                    help="drop examples whose messages repeat an earlier one (openai-chat)")
+    ex.add_argument("--store", metavar="PATH", help=store_help)
+    ex.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ex.set_defaults(func="judgekit.cli.export_cmd:export")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:
