@@ -367,7 +367,7 @@ def _write_chat(f: IO[str], store: Store, experiments: Iterable[ExperimentRow],
         if dedupe:
             digest = hashlib.sha256(canonical(example)).digest()
             if digest in seen:
-                result.skipped["duplicates"] += 1
+                result.skipped["duplicate"] += 1
                 continue
             seen.add(digest)
         f.write(dumps(example) + "\n")
