@@ -36,6 +36,25 @@ def wrap_openai(client: Any) -> Any:
 
     return wrap(client)
 
+def compare(*refs: str, store: Store | str | None = None, alpha: float = 0.05,
+            resamples: int = 10_000, seed: int = 0, metric: str | None = None) -> Any:
+    """Compare stored runs or experiments against the first (the baseline), paired on the
+    examples they share: exact McNemar for pass/fail scores, a permutation test and a seeded
+    bootstrap CI for numeric means, cost and latency, and the decisions built on them.
+
+    Returns a :class:`judgekit.decide.Comparison` (see :func:`judgekit.decide.compare`).
+
+    Example:
+        >>> result = judgekit.compare("a1b2c3", "d4e5f6")  # doctest: +SKIP
+        >>> result.pick().sentence  # doctest: +SKIP
+        "ft-mini meets all goals at 2.1% of gpt-4o's cost"
+    """
+    from judgekit.decide import compare as run_compare
+
+    return run_compare(*refs, store=store, alpha=alpha, resamples=resamples, seed=seed,
+                       metric=metric)
+
+
 __all__ = [
     "CallRecord",
     "CaseError",
@@ -52,6 +71,7 @@ __all__ = [
     "Usage",
     "__version__",
     "available_evaluators",
+    "compare",
     "dataset",
     "evaluate",
     "evaluator",

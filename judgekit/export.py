@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from judgekit._json import canonical, dumps, loads
-from judgekit.errors import ConfigError, StoreError
+from judgekit.errors import ConfigError
 from judgekit.store import ExperimentRow, Store
 from judgekit.types import CaseResult
 
@@ -272,15 +272,7 @@ def export_run(store: Store, ref: str, fmt: str, path: str | Path, *,
 # -- selecting -------------------------------------------------------------------------------
 
 def _experiments(store: Store, ref: str, variants: Sequence[str]) -> list[ExperimentRow]:
-    run = store.get_run(ref)
-    rows = store.experiments(run.id)
-    ref = ref.strip()
-    if "-" in ref:  # RUN-N: one experiment
-        wanted = f"{run.id}-{ref.split('-', 1)[1]}"
-        rows = [r for r in rows if r.id == wanted]
-        if not rows:
-            raise StoreError(f"run {run.id} has no experiment {wanted!r}; it has "
-                             f"{', '.join(r.id for r in store.experiments(run.id))}")
+    rows = store.resolve(ref)
     if variants:
         labels = [r.variant_label for r in rows]
         unknown = [v for v in variants if v not in labels]

@@ -130,6 +130,15 @@ class Goals:
                                           actual_s is not None and actual_s <= target_s, "<="))
         return results
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Goals:
+        """Read back goals stored by :meth:`to_dict`."""
+        accuracy = d.get("accuracy")
+        return cls(accuracy=(str(accuracy[0]), float(accuracy[1])) if accuracy else None,
+                   scores=dict(d.get("scores") or {}), cost_per_1k=d.get("cost_per_1k"),
+                   mean_latency_s=d.get("mean_latency_s"), p50_latency_s=d.get("p50_latency_s"),
+                   p99_latency_s=d.get("p99_latency_s"))
+
     def to_dict(self) -> dict[str, Any]:
         """Return the goals as plain JSON for the store."""
         return {"accuracy": list(self.accuracy) if self.accuracy else None,

@@ -494,6 +494,24 @@ class Store:
             raise StoreError(f"no experiment {experiment_id!r} in {self.path}")
         return self._experiment(row)
 
+    def resolve(self, ref: str) -> list[ExperimentRow]:
+        """The experiments ``ref`` names: a run id (or a prefix of one) names all its
+        experiments, an experiment id (``RUN-N``) that one.
+
+        Raises:
+            StoreError: when no run or experiment matches.
+        """
+        run = self.get_run(ref)
+        rows = self.experiments(run.id)
+        ref = ref.strip()
+        if "-" in ref:
+            wanted = f"{run.id}-{ref.split('-', 1)[1]}"
+            rows = [r for r in rows if r.id == wanted]
+            if not rows:
+                raise StoreError(f"run {run.id} has no experiment {wanted!r}; it has "
+                                 f"{', '.join(r.id for r in self.experiments(run.id))}")
+        return rows
+
     def finished_cases(self, experiment_id: str) -> set[tuple[str, int]]:
         """``(example_id, repetition)`` of every case already stored."""
         return {(r[0], r[1]) for r in self.db.execute(

@@ -46,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
     # `--json -` owns stdout: the table goes to stderr so the JSON stays parseable.
     console = table_console(stderr=args.json == "-")
     results: list[EvalResult] = []
+    gates: dict[str, tuple[int, dict[str, Any]]] = {}  # run id -> (exit code, comparison)
     sent: dict[str, dict[str, Any]] = {}
     suite_file = Path(str(args.path).partition("::")[0])
     # The commit the suite ran at, kept with the run so a later `judgekit sync` can say it.
@@ -54,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
     if commit:
         config["git_commit"] = commit
     with Store(args.store) as store:
+        if args.baseline:
+            store.get_run(args.baseline)  # an unknown baseline is a usage error, before running
         models = model_settings(args, suite_file, store)
         for s in suites:
             result = run_suite(
@@ -64,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
             )
             render_table(store, result.run_id, s.qualname, result.experiments, console)
             results.append(result)
+            if args.baseline:
+                from judgekit.cli.compare_cmd import baseline_gate
+
+                gates[result.run_id] = baseline_gate(store, args.baseline, result.experiments,
+                                                     console, alpha=args.alpha)
             if langsmith is not None:
                 sent[result.run_id] = _send(store, result.run_id, args, console, langsmith)
         if args.json:
@@ -73,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
             for d in docs:
                 if d["run_id"] in sent:
                     d["langsmith"] = sent[d["run_id"]]
+                if d["run_id"] in gates:
+                    d["baseline"] = gates[d["run_id"]][1]
             # Several suites in one file: one object, every experiment naming its suite.
             doc = combine(docs, str(args.path))
             if len(docs) > 1 and sent:
@@ -84,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
             for i, r in enumerate(results):
                 target = args.junit if i == 0 else f"{args.junit}.{i}"
                 write_junit(target, store, r.run, r.experiments)
-    return max(r.exit_code(strict=args.strict) for r in results)
+    return max(max(r.exit_code(strict=args.strict), gates.get(r.run_id, (0, {}))[0])
+               for r in results)
 
 
 def _send(store: Store, run_id: str, args: argparse.Namespace, console: Console,

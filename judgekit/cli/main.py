@@ -84,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
                     help="finish an interrupted run, skipping stored cases")
     ev.add_argument("--retry-errors", metavar="RUN", help="redo only the cases of RUN that errored")
     ev.add_argument("--store", metavar="PATH", help=store_help)
+    ev.add_argument("--baseline", metavar="RUN",
+                    help="compare each variant with the same-named one of RUN (paired "
+                         "tests) and exit 1 when a metric drops with p < --alpha")
+    ev.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
+                    help="significance level of the --baseline gate (default 0.05)")
     ev.add_argument("--strict", action="store_true",
                     help="exit 1 when any check fails, errors or is skipped, not only on goals")
     ev.add_argument("--debug", action="store_true", help="show tracebacks")
@@ -141,6 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.add_argument("--debug", action="store_true", help="show tracebacks")
     sy.set_defaults(func="judgekit.cli.sync_cmd:sync")
     _export_parser(sub, store_help)
+    _compare_parser(sub, store_help)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -174,6 +180,84 @@ def _export_parser(sub: Any, store_help: str) -> None:
     ex.add_argument("--store", metavar="PATH", help=store_help)
     ex.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ex.set_defaults(func="judgekit.cli.export_cmd:export")
+
+
+def _fraction(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be less than 1, got {text}")
+    return value
+
+
+def _non_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
+    return value
+
+
+def _compare_parser(sub: Any, store_help: str) -> None:
+    cp = sub.add_parser(
+        "compare", help="compare stored runs: paired tests, regressions, the cheapest variant "
+                        "meeting the goals, cascades",
+        description="Compare stored runs or experiments with the first (the baseline), paired "
+                    "on the examples they share: exact McNemar for pass/fail scores, a "
+                    "permutation test and a seeded bootstrap CI for numeric means, cost/1k at "
+                    "list price and p50/p99 latency. Unscored, errored and missing cases are "
+                    "left out pair by pair and counted. No model is called.")
+    cp.add_argument("refs", nargs="+", metavar="RUN",
+                    help="run id (all its experiments) or experiment id RUN-N; the first is "
+                         "the baseline")
+    cp.add_argument("--store", metavar="PATH", help=store_help)
+    cp.add_argument("--metric", metavar="KEY",
+                    help="headline score for changes, --pick, MPI and cascades (default: the "
+                         "accuracy goal's score, else the first pass/fail one)")
+    cp.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
+                    help="significance level (default 0.05); CIs are at 1 - A")
+    cp.add_argument("--resamples", type=_positive_int, default=10_000, metavar="N",
+                    help="bootstrap and permutation resamples (default 10000)")
+    cp.add_argument("--seed", type=int, default=0, metavar="N", help="resampling seed")
+    cp.add_argument("--limit", type=_positive_int, default=10, metavar="N",
+                    help="changed cases shown per variant and kind (default 10)")
+    cp.add_argument("--only-different", action="store_true",
+                    help="list every case whose outputs or any verdict differ, instead of "
+                         "the headline metric's regressions and improvements")
+    cp.add_argument("--fail-on-regression", action="store_true",
+                    help="exit 1 when a metric drops with p < alpha (CI gate)")
+    cp.add_argument("--json", metavar="FILE", help="write the comparison (- = stdout)")
+    cp.add_argument("--pick", action="store_true",
+                    help="name the cheapest variant that meets every goal (exit 1 if none)")
+    cp.add_argument("--value-per-item", type=_non_negative, metavar="V",
+                    help="value of a correct item, for the break-even accuracy")
+    cp.add_argument("--cost-per-error", type=_non_negative, metavar="E",
+                    help="loss per wrong item: break-even accuracy is E / (V + E)")
+    cp.add_argument("--items", type=_positive_int, metavar="N",
+                    help="project each variant's cost for N items")
+    cp.add_argument("--training-cost", action="append", metavar="LABEL=USD",
+                    help="one-off cost (e.g. fine-tuning) added to LABEL's projection; "
+                         "repeatable")
+    cp.add_argument("--mpi", action="store_true",
+                    help="MPI matrix: share of examples the row variant gets wrong and the "
+                         "column variant right")
+    cp.add_argument("--signal", metavar="KEY[:FIELD]",
+                    help="cascade acceptance signal: a stored score (json_schema, a judge's "
+                         "score) or a number in its metadata (cot_qa:agreement)")
+    cp.add_argument("--cascade", metavar="A,B[,C]",
+                    help="variants in cascade order (with --thresholds: simulate it; "
+                         "without: search orders of up to 3 of them)")
+    cp.add_argument("--thresholds", metavar="T1[,T2]",
+                    help="accept stage i's answer when its signal >= Ti (all stages but "
+                         "the last)")
+    cp.add_argument("--budget", type=_non_negative, metavar="USD",
+                    help="search: best accuracy at most USD per 1,000 items")
+    cp.add_argument("--holdout", type=_fraction, metavar="FRACTION",
+                    help="search: fit on the rest, report the chosen cascade on this share "
+                         "of the examples")
+    cp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    cp.set_defaults(func="judgekit.cli.compare_cmd:compare_runs")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:

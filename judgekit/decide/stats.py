@@ -1,0 +1,127 @@
+"""Paired tests of one variant against the baseline on the examples both scored.
+
+- pass/fail: exact McNemar test, a two-sided binomial test on the discordant pairs
+  (``scipy.stats.binomtest``; the same p-value as statsmodels' ``mcnemar(exact=True)``);
+- numeric means: a paired permutation test of the mean difference
+  (``scipy.stats.permutation_test``, signs of the differences flipped; exact when there are few
+  pairs);
+- both: a paired bootstrap confidence interval of the mean difference
+  (``scipy.stats.bootstrap``, percentile method: BCa's jackknife grows with the square of the
+  number of pairs, and it is undefined when every difference is equal).
+
+Every resampling is seeded, so the same stored runs give the same figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+__all__ = ["PairedTest", "bootstrap_ci", "mcnemar_exact", "paired_permutation", "paired_test"]
+
+Kind = Literal["pass_fail", "numeric"]
+
+#: Resamples per vectorised batch: bounds memory to ~BATCH x pairs floats.
+_BATCH = 200
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """A variant against the baseline on ``n_pairs`` shared, scored examples.
+
+    Attributes:
+        n_pairs: Pairs both sides scored.
+        delta: Mean of (variant − baseline) over the pairs; None without pairs.
+        ci: Bootstrap confidence interval of ``delta`` at level 1 − alpha.
+        p_value: Two-sided p-value of the test (McNemar or permutation).
+        test: ``"mcnemar_exact"`` or ``"permutation"``.
+        worse: Pairs where the variant is worse (pass → fail, or a lower score).
+        better: Pairs where it is better.
+    """
+
+    n_pairs: int
+    delta: float | None
+    ci: tuple[float, float] | None
+    p_value: float | None
+    test: str
+    worse: int
+    better: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON."""
+        return {"n_pairs": self.n_pairs, "delta": self.delta,
+                "ci": list(self.ci) if self.ci is not None else None,
+                "p_value": self.p_value, "test": self.test, "worse": self.worse,
+                "better": self.better}
+
+
+def mcnemar_exact(worse: int, better: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pair counts (1.0 with none)."""
+    from scipy.stats import binomtest
+
+    n = worse + better
+    return 1.0 if n == 0 else float(binomtest(worse, n, 0.5).pvalue)
+
+
+def _rng(seed: int) -> Any:
+    import numpy as np
+
+    return np.random.default_rng(seed)
+
+
+def bootstrap_ci(diffs: npt.NDArray[np.float64], *, confidence: float, resamples: int,
+                 seed: int) -> tuple[float, float] | None:
+    """Percentile bootstrap CI of the mean of paired differences (None for fewer than 2)."""
+    import numpy as np
+    from scipy.stats import bootstrap
+
+    if len(diffs) < 2:
+        return None
+    if float(np.ptp(diffs)) == 0.0:
+        # Every resample has the same mean; scipy would warn that the data are degenerate.
+        return float(diffs[0]), float(diffs[0])
+    res = bootstrap((diffs,), np.mean, n_resamples=resamples, confidence_level=confidence,
+                    method="percentile", random_state=_rng(seed), batch=_BATCH, vectorized=True)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def paired_permutation(diffs: npt.NDArray[np.float64], *, resamples: int, seed: int) -> float:
+    """Two-sided p-value that the mean paired difference is 0 (signs flipped at random)."""
+    import numpy as np
+    from scipy.stats import permutation_test
+
+    if len(diffs) == 0 or not np.any(diffs):
+        return 1.0
+    zeros = np.zeros_like(diffs)
+
+    def mean_diff(x: Any, y: Any, axis: int = -1) -> Any:
+        return np.mean(x - y, axis=axis)
+
+    res = permutation_test((diffs, zeros), mean_diff, permutation_type="samples",
+                           n_resamples=resamples, alternative="two-sided", vectorized=True,
+                           random_state=_rng(seed), batch=_BATCH)
+    return float(res.pvalue)
+
+
+def paired_test(base: npt.NDArray[np.float64], other: npt.NDArray[np.float64], kind: Kind, *,
+                alpha: float, resamples: int, seed: int) -> PairedTest:
+    """Compare paired values (0/1 for pass/fail) of a variant with the baseline's."""
+    import numpy as np
+
+    diffs = np.asarray(other, dtype=float) - np.asarray(base, dtype=float)
+    n = len(diffs)
+    worse, better = int((diffs < 0).sum()), int((diffs > 0).sum())
+    if n == 0:
+        return PairedTest(0, None, None, None,
+                          "mcnemar_exact" if kind == "pass_fail" else "permutation", 0, 0)
+    ci = bootstrap_ci(diffs, confidence=1 - alpha, resamples=resamples, seed=seed)
+    if kind == "pass_fail":
+        return PairedTest(n, float(diffs.mean()), ci, mcnemar_exact(worse, better),
+                          "mcnemar_exact", worse, better)
+    return PairedTest(n, float(diffs.mean()), ci,
+                      paired_permutation(diffs, resamples=resamples, seed=seed),
+                      "permutation", worse, better)

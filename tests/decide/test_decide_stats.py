@@ -1,0 +1,75 @@
+"""The paired tests against scipy and statsmodels on fixed data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats
+from statsmodels.stats.contingency_tables import mcnemar
+
+from judgekit.decide.stats import bootstrap_ci, mcnemar_exact, paired_permutation, paired_test
+
+# Paired pass/fail verdicts of a baseline and a variant on 40 examples.
+BASE = np.array([1] * 30 + [0] * 10, dtype=float)
+OTHER = np.array([1] * 22 + [0] * 8 + [1] * 3 + [0] * 7, dtype=float)
+
+
+@pytest.mark.parametrize(("worse", "better"), [(8, 3), (0, 0), (1, 0), (12, 12), (25, 4)])
+def test_mcnemar_exact_equals_statsmodels(worse: int, better: int) -> None:
+    table = [[50, worse], [better, 30]]
+    assert mcnemar_exact(worse, better) == pytest.approx(
+        mcnemar(table, exact=True).pvalue, rel=1e-12)
+
+
+def test_paired_test_on_pass_fail_counts_the_discordant_pairs() -> None:
+    result = paired_test(BASE, OTHER, "pass_fail", alpha=0.05, resamples=2000, seed=3)
+    assert (result.worse, result.better, result.n_pairs) == (8, 3, 40)
+    assert result.delta == pytest.approx((OTHER - BASE).mean())
+    table = [[22, 8], [3, 7]]  # rows: baseline pass/fail; columns: variant pass/fail
+    assert result.p_value == pytest.approx(mcnemar(table, exact=True).pvalue)
+    assert result.test == "mcnemar_exact"
+
+
+DIFFS = np.array([0.12, -0.05, 0.3, 0.08, 0.0, 0.21, -0.11, 0.04, 0.15, 0.09, -0.02, 0.33,
+                  0.07, 0.18, -0.04, 0.1, 0.05, 0.26, 0.01, -0.08])
+
+
+def test_bootstrap_ci_equals_scipy_with_the_same_seed() -> None:
+    ours = bootstrap_ci(DIFFS, confidence=0.95, resamples=5000, seed=11)
+    ref = stats.bootstrap((DIFFS,), np.mean, n_resamples=5000, confidence_level=0.95,
+                          method="percentile", random_state=np.random.default_rng(11))
+    assert ours == pytest.approx((ref.confidence_interval.low, ref.confidence_interval.high))
+    assert ours is not None and ours[0] < DIFFS.mean() < ours[1]
+
+
+def test_bootstrap_ci_is_seeded_and_degenerate_data_give_a_point() -> None:
+    a = bootstrap_ci(DIFFS, confidence=0.9, resamples=1000, seed=1)
+    assert a == bootstrap_ci(DIFFS, confidence=0.9, resamples=1000, seed=1)
+    assert a != bootstrap_ci(DIFFS, confidence=0.9, resamples=1000, seed=2)
+    assert bootstrap_ci(np.full(7, -1.0), confidence=0.95, resamples=100, seed=0) == (-1, -1)
+    assert bootstrap_ci(np.array([0.5]), confidence=0.95, resamples=100, seed=0) is None
+
+
+def test_permutation_p_value_equals_scipy() -> None:
+    ours = paired_permutation(DIFFS, resamples=4000, seed=5)
+    ref = stats.permutation_test(
+        (DIFFS, np.zeros_like(DIFFS)), lambda x, y, axis=-1: np.mean(x - y, axis=axis),
+        permutation_type="samples", n_resamples=4000, vectorized=True,
+        random_state=np.random.default_rng(5))
+    assert ours == pytest.approx(ref.pvalue)
+    assert ours < 0.05  # most differences are positive
+
+
+def test_permutation_is_exact_for_few_pairs() -> None:
+    # 2^6 sign patterns <= resamples: scipy enumerates them; all six positive is the most
+    # extreme of 64, two-sided: p = 2/64.
+    assert paired_permutation(np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]), resamples=10_000,
+                              seed=0) == pytest.approx(2 / 64)
+
+
+def test_no_difference_and_no_pairs() -> None:
+    same = paired_test(BASE, BASE, "numeric", alpha=0.05, resamples=100, seed=0)
+    assert (same.delta, same.p_value, same.ci) == (0.0, 1.0, (0.0, 0.0))
+    empty = paired_test(np.array([]), np.array([]), "pass_fail", alpha=0.05, resamples=100,
+                        seed=0)
+    assert (empty.n_pairs, empty.delta, empty.p_value) == (0, None, None)
