@@ -94,8 +94,8 @@ def paired_permutation(diffs: npt.NDArray[np.float64], *, resamples: int, seed: 
     import numpy as np
     from scipy.stats import permutation_test
 
-    if len(diffs) == 0 or not np.any(diffs):
-        return 1.0
+    if len(diffs) < 2 or not np.any(diffs):
+        return 1.0  # one pair: both sign patterns are as extreme as the data
     zeros = np.zeros_like(diffs)
 
     def mean_diff(x: Any, y: Any, axis: int = -1) -> Any:
