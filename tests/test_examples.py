@@ -75,3 +75,13 @@ def test_langsmith_sync_example_sends_to_the_given_endpoint(tmp_path: Path) -> N
     quiet = subprocess.run([sys.executable, str(ROOT / "examples" / "langsmith_sync.py")],
                            cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env)
     assert quiet.returncode == 0 and "nothing was sent" in quiet.stdout
+
+
+def test_compare_and_decide_example_picks_the_fine_tune_and_a_cascade() -> None:
+    out = _run("compare_and_decide.py")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("gpt-4o-mini: routed 78%, -18.3 pt against gpt-4o, McNemar p=")
+    assert lines[2] == "ft:gpt-4o-mini-2024-07-18:acme::r1 meets all goals at 12% of gpt-4o's cost"
+    assert lines[3].startswith("break-even accuracy 85.7%: gpt-4o clears, gpt-4o-mini misses")
+    assert lines[4].startswith("best cascade under $") and "held out" in lines[4]
