@@ -39,7 +39,7 @@ def wrap_openai(client: Any) -> Any:
 def compare(*refs: str, store: Store | str | None = None, alpha: float = 0.05,
             resamples: int = 10_000, seed: int = 0, metric: str | None = None) -> Any:
     """Compare stored runs or experiments against the first (the baseline), paired on the
-    examples they share: exact McNemar for pass/fail scores, a permutation test and a seeded
+    examples they share: exact McNemar for pass/fail scores, a paired t-test and a seeded
     bootstrap CI for numeric means, cost and latency, and the decisions built on them.
 
     Returns a :class:`judgekit.decide.Comparison` (see :func:`judgekit.decide.compare`).

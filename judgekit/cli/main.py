@@ -205,7 +205,7 @@ def _compare_parser(sub: Any, store_help: str) -> None:
                         "meeting the goals, cascades",
         description="Compare stored runs or experiments with the first (the baseline), paired "
                     "on the examples they share: exact McNemar for pass/fail scores, a "
-                    "permutation test and a seeded bootstrap CI for numeric means, cost/1k at "
+                    "paired t-test and a seeded bootstrap CI for numeric means, cost/1k at "
                     "list price and p50/p99 latency. Unscored, errored and missing cases are "
                     "left out pair by pair and counted. No model is called.")
     cp.add_argument("refs", nargs="+", metavar="RUN",
@@ -218,7 +218,7 @@ def _compare_parser(sub: Any, store_help: str) -> None:
     cp.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
                     help="significance level (default 0.05); CIs are at 1 - A")
     cp.add_argument("--resamples", type=_positive_int, default=10_000, metavar="N",
-                    help="bootstrap and permutation resamples (default 10000)")
+                    help="bootstrap resamples (default 10000)")
     cp.add_argument("--seed", type=int, default=0, metavar="N", help="resampling seed")
     cp.add_argument("--limit", type=_positive_int, default=10, metavar="N",
                     help="changed cases shown per variant and kind (default 10)")

@@ -133,7 +133,7 @@ class MetricComparison:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON."""
         return {"key": self.key, "kind": self.kind,
-                "test": "mcnemar_exact" if self.kind == "pass_fail" else "permutation",
+                "test": "mcnemar_exact" if self.kind == "pass_fail" else "paired_t",
                 "variants": [r.to_dict() for r in self.rows]}
 
 
@@ -211,7 +211,7 @@ class Comparison:
         col = side.scores.get(key)
         label = self.labels[i]
         if col is None:
-            name = "mcnemar_exact" if kind == "pass_fail" else "permutation"
+            name = "mcnemar_exact" if kind == "pass_fail" else "paired_t"
             return MetricRow(label, None, 0, PairedTest(0, None, None, None, name, 0, 0),
                              {"missing": len(side)})
         own = _values(col, kind)[col.ok]
@@ -454,7 +454,7 @@ def compare(*refs: str | ExperimentRow, store: Store | str | Path | None = None,
             experiment ids (``RUN-N``), or experiment rows.
         store: The store (default: ``$JUDGEKIT_STORE`` or ``.judgekit/judgekit.db``).
         alpha: Significance level of the tests (and 1 − the CIs' confidence).
-        resamples: Bootstrap and permutation resamples.
+        resamples: Bootstrap resamples.
         seed: Seed of every resampling.
         metric: The headline score key (default: the accuracy goal's, else the first
             pass/fail score).

@@ -2,9 +2,9 @@
 
 - pass/fail: exact McNemar test, a two-sided binomial test on the discordant pairs
   (``scipy.stats.binomtest``; the same p-value as statsmodels' ``mcnemar(exact=True)``);
-- numeric means: a paired permutation test of the mean difference
-  (``scipy.stats.permutation_test``, signs of the differences flipped; exact when there are few
-  pairs);
+- numeric means: a paired t-test (``scipy.stats.ttest_rel``), the paired-difference test
+  Miller (2024, "Adding error bars to evals") recommends for evals. A sign-flip permutation
+  test was tried first: scipy's took 6.5 s for 10,000 pairs, the t-test takes microseconds;
 - both: a paired bootstrap confidence interval of the mean difference
   (``scipy.stats.bootstrap``, percentile method: BCa's jackknife grows with the square of the
   number of pairs, and it is undefined when every difference is equal).
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import numpy as np
     import numpy.typing as npt
 
-__all__ = ["PairedTest", "bootstrap_ci", "mcnemar_exact", "paired_permutation", "paired_test"]
+__all__ = ["PairedTest", "bootstrap_ci", "mcnemar_exact", "paired_t", "paired_test"]
 
 Kind = Literal["pass_fail", "numeric"]
 
@@ -37,8 +37,8 @@ class PairedTest:
         n_pairs: Pairs both sides scored.
         delta: Mean of (variant − baseline) over the pairs; None without pairs.
         ci: Bootstrap confidence interval of ``delta`` at level 1 − alpha.
-        p_value: Two-sided p-value of the test (McNemar or permutation).
-        test: ``"mcnemar_exact"`` or ``"permutation"``.
+        p_value: Two-sided p-value of the test (McNemar or paired t).
+        test: ``"mcnemar_exact"`` or ``"paired_t"``.
         worse: Pairs where the variant is worse (pass → fail, or a lower score).
         better: Pairs where it is better.
     """
@@ -89,22 +89,17 @@ def bootstrap_ci(diffs: npt.NDArray[np.float64], *, confidence: float, resamples
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
-def paired_permutation(diffs: npt.NDArray[np.float64], *, resamples: int, seed: int) -> float:
-    """Two-sided p-value that the mean paired difference is 0 (signs flipped at random)."""
+def paired_t(diffs: npt.NDArray[np.float64]) -> float:
+    """Two-sided p-value of a paired t-test that the mean difference is 0."""
     import numpy as np
-    from scipy.stats import permutation_test
+    from scipy.stats import ttest_1samp
 
-    if len(diffs) < 2 or not np.any(diffs):
-        return 1.0  # one pair: both sign patterns are as extreme as the data
-    zeros = np.zeros_like(diffs)
-
-    def mean_diff(x: Any, y: Any, axis: int = -1) -> Any:
-        return np.mean(x - y, axis=axis)
-
-    res = permutation_test((diffs, zeros), mean_diff, permutation_type="samples",
-                           n_resamples=resamples, alternative="two-sided", vectorized=True,
-                           random_state=_rng(seed), batch=_BATCH)
-    return float(res.pvalue)
+    if len(diffs) < 2 or float(np.ptp(diffs)) == 0.0:
+        # No spread: t is 0/0 or infinite, and scipy answers NaN. Equal nonzero differences
+        # on every pair are as strong a difference as the data can show.
+        return 1.0 if len(diffs) < 2 or not diffs[0] else 0.0
+    # ttest_rel(a, b) is ttest_1samp(a - b, 0): the differences are what is kept.
+    return float(ttest_1samp(diffs, 0.0).pvalue)
 
 
 def paired_test(base: npt.NDArray[np.float64], other: npt.NDArray[np.float64], kind: Kind, *,
@@ -117,11 +112,9 @@ def paired_test(base: npt.NDArray[np.float64], other: npt.NDArray[np.float64], k
     worse, better = int((diffs < 0).sum()), int((diffs > 0).sum())
     if n == 0:
         return PairedTest(0, None, None, None,
-                          "mcnemar_exact" if kind == "pass_fail" else "permutation", 0, 0)
+                          "mcnemar_exact" if kind == "pass_fail" else "paired_t", 0, 0)
     ci = bootstrap_ci(diffs, confidence=1 - alpha, resamples=resamples, seed=seed)
     if kind == "pass_fail":
         return PairedTest(n, float(diffs.mean()), ci, mcnemar_exact(worse, better),
                           "mcnemar_exact", worse, better)
-    return PairedTest(n, float(diffs.mean()), ci,
-                      paired_permutation(diffs, resamples=resamples, seed=seed),
-                      "permutation", worse, better)
+    return PairedTest(n, float(diffs.mean()), ci, paired_t(diffs), "paired_t", worse, better)

@@ -86,7 +86,7 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
                          else "right")
     for m in comparison.metrics:
         points = m.kind == "pass_fail"
-        test_name = "McNemar" if points else "permutation"
+        test_name = "McNemar" if points else "paired t"
         for i, row in enumerate(m.rows):
             metric_cell = Text(m.key if i == 0 else "")
             if i == 0:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from decide_support import Spec, specs, store_run
+from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 import judgekit
@@ -58,7 +59,7 @@ def test_unscored_errored_and_missing_cases_are_left_out_pairwise_and_counted(
     assert row.value == pytest.approx(4 / 5)
 
 
-def test_numeric_scores_use_the_permutation_test_and_a_bootstrap_ci(store: Store) -> None:
+def test_numeric_scores_use_the_paired_t_test_and_a_bootstrap_ci(store: Store) -> None:
     rng = np.random.default_rng(0)
     a = rng.uniform(0.2, 0.9, 30)
     b = a + rng.normal(0.08, 0.05, 30)
@@ -69,10 +70,11 @@ def test_numeric_scores_use_the_permutation_test_and_a_bootstrap_ci(store: Store
     m = result.metric("rouge")
     assert m.kind == "numeric"
     t = m.rows[1].test
-    assert t is not None and t.test == "permutation"
+    assert t is not None and t.test == "paired_t"
     assert t.delta == pytest.approx(float(np.mean(b - a)))
     assert t.ci is not None and t.ci[0] < t.delta < t.ci[1] and t.ci[0] > 0
-    assert m.rows[1].improvement and t.p_value is not None and t.p_value < 0.01
+    assert t.p_value == pytest.approx(stats.ttest_rel(b, a).pvalue)
+    assert m.rows[1].improvement and t.p_value < 0.01
 
 
 def test_runs_pair_by_example_and_labels_get_the_run_when_repeated(store: Store) -> None:

@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
-from judgekit.decide.stats import bootstrap_ci, mcnemar_exact, paired_permutation, paired_test
+from judgekit.decide.stats import bootstrap_ci, mcnemar_exact, paired_t, paired_test
 
 # Paired pass/fail verdicts of a baseline and a variant on 40 examples.
 BASE = np.array([1] * 30 + [0] * 10, dtype=float)
@@ -50,21 +50,21 @@ def test_bootstrap_ci_is_seeded_and_degenerate_data_give_a_point() -> None:
     assert bootstrap_ci(np.array([0.5]), confidence=0.95, resamples=100, seed=0) is None
 
 
-def test_permutation_p_value_equals_scipy() -> None:
-    ours = paired_permutation(DIFFS, resamples=4000, seed=5)
-    ref = stats.permutation_test(
-        (DIFFS, np.zeros_like(DIFFS)), lambda x, y, axis=-1: np.mean(x - y, axis=axis),
-        permutation_type="samples", n_resamples=4000, vectorized=True,
-        random_state=np.random.default_rng(5))
-    assert ours == pytest.approx(ref.pvalue)
-    assert ours < 0.05  # most differences are positive
+def test_paired_t_equals_scipy_ttest_rel() -> None:
+    rng = np.random.default_rng(2)
+    base = rng.uniform(0, 1, 20)
+    other = base + DIFFS
+    assert paired_t(other - base) == pytest.approx(stats.ttest_rel(other, base).pvalue)
+    assert paired_t(other - base) < 0.05  # most differences are positive
+    result = paired_test(base, other, "numeric", alpha=0.05, resamples=500, seed=0)
+    assert result.p_value == pytest.approx(stats.ttest_rel(other, base).pvalue)
+    assert result.test == "paired_t"
 
 
-def test_permutation_is_exact_for_few_pairs() -> None:
-    # 2^6 sign patterns <= resamples: scipy enumerates them; all six positive is the most
-    # extreme of 64, two-sided: p = 2/64.
-    assert paired_permutation(np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]), resamples=10_000,
-                              seed=0) == pytest.approx(2 / 64)
+def test_paired_t_without_spread() -> None:
+    assert paired_t(np.full(5, 0.2)) == 0.0  # the same gain on every pair
+    assert paired_t(np.zeros(5)) == 1.0
+    assert paired_t(np.array([0.3])) == 1.0
 
 
 def test_no_difference_and_no_pairs() -> None:
