@@ -164,3 +164,68 @@ def test_bad_input_is_one_line_and_exit_2(runs: Runs, args: tuple[str, ...],
     assert message in ran.stderr
     if args[0] == "compare" and "--alpha" not in args:
         assert len(ran.stderr.strip().splitlines()) == 1
+
+
+JUDGED_SUITE = """\
+from judgekit import dataset, parametrize, suite
+from judgekit_evaluators import cot_qa
+
+DATA = dataset([{"id": f"q{i}", "inputs": {"a": i, "b": 2}, "reference": str(i + 2)}
+                for i in range(12)])
+
+
+@suite(data=DATA, evaluators=[cot_qa(samples=3, model="gpt-4o-mini")])
+@parametrize("model", ["gpt-4o-mini", "gpt-4o"])
+async def test_sums(a, b, model, llm):
+    return (await llm.chat(f"What is {a}+{b}? Answer with the number.", temperature=0)).text
+"""
+
+#: Questions on which one of the judge's three samples disagrees with the other two.
+DOUBTED = {3, 5, 7}
+
+
+def _block(prompt: str, name: str) -> str:
+    return prompt.split(f"<<<BEGIN {name} ")[1].split(">>>\n", 1)[1].split("\n<<<END")[0]
+
+
+def _judged_answer(body: dict[str, Any]) -> Reply:
+    prompt = "\n".join(str(m["content"]) for m in body["messages"])
+    if "<<<BEGIN ANSWER" not in prompt:
+        return _answer(body)
+    answer, reference = _block(prompt, "ANSWER"), _block(prompt, "REFERENCE")
+    right = answer.strip() == reference.strip()
+    a = int(reference) - 2
+    if a in DOUBTED and body.get("seed", 0) % 3 == 2:
+        right = not right
+    return Reply(f"Comparing.\nGRADE: {'CORRECT' if right else 'INCORRECT'}")
+
+
+def test_cascade_on_judge_self_consistency_agreement(tmp_path: Path,
+                                                      openai_env: OpenAIServer) -> None:
+    openai_env.reply(None, _judged_answer)
+    write(tmp_path / "suites" / "judged.py", JUDGED_SUITE)
+    store = tmp_path / "store.db"
+    ran = judgekit("eval", "suites/judged.py", "--cache", "off", "--json", "r.json",
+                   cwd=tmp_path, store=store)
+    assert ran.returncode == 0, ran.output
+    run_id = json.loads((tmp_path / "r.json").read_text())["run_id"]
+    ran = judgekit("compare", run_id, "--signal", "cot_qa:agreement", "--cascade",
+                   "gpt-4o-mini,gpt-4o", "--thresholds", "1", "--json", "-", cwd=tmp_path,
+                   store=store)
+    assert ran.returncode == 0, ran.stderr
+    doc = json.loads(ran.stdout)
+    cascade = doc["cascade"]
+    # The mini answers the 9 questions its judge agreed on unanimously (all right); q3, q5
+    # and q7 go on to gpt-4o, which gets them right: every answer is right.
+    assert cascade["answered_by"] == [0.75, 0.25]
+    assert cascade["accuracy"] == 1.0
+    # Every case paid the mini and its three judge calls; q3, q5, q7 also gpt-4o and its judge.
+    import sqlite3
+
+    with sqlite3.connect(store) as db:
+        mini_cost, big_cost = (db.execute(
+            "SELECT SUM(k.cost_usd) FROM calls k JOIN cases c ON c.id = k.case_id"
+            f" WHERE k.experiment_id = ? {where}", (f"{run_id}-{n}",)).fetchone()[0]
+            for n, where in ((1, ""), (2, "AND c.example_id IN ('q3', 'q5', 'q7')")))
+    assert cascade["cost_per_1k"] == pytest.approx((mini_cost + big_cost) / 12 * 1000)
+    assert doc["variants"][0]["cost_usd"]["judge_per_1k"] > 0
