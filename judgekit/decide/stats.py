@@ -25,8 +25,12 @@ __all__ = ["PairedTest", "bootstrap_ci", "mcnemar_exact", "paired_t", "paired_te
 
 Kind = Literal["pass_fail", "numeric"]
 
-#: Resamples per vectorised batch: bounds memory to ~BATCH x pairs floats.
-_BATCH = 200
+#: Resampled values held at once by a direct bootstrap (~32 MB of floats).
+_BATCH_VALUES = 4_000_000
+#: Above this many resampled values (pairs x resamples), few-valued differences are resampled
+#: as counts (see :func:`bootstrap_ci`).
+DIRECT_WORK = 50_000_000
+MAX_GROUPED_VALUES = 64
 
 
 @dataclass(frozen=True)
@@ -75,17 +79,34 @@ def _rng(seed: int) -> Any:
 
 def bootstrap_ci(diffs: npt.NDArray[np.float64], *, confidence: float, resamples: int,
                  seed: int) -> tuple[float, float] | None:
-    """Percentile bootstrap CI of the mean of paired differences (None for fewer than 2)."""
-    import numpy as np
-    from scipy.stats import bootstrap
+    """Percentile bootstrap CI of the mean of paired differences (None for fewer than 2).
 
-    if len(diffs) < 2:
+    Up to :data:`DIRECT_WORK` resampled values it is ``scipy.stats.bootstrap`` itself. Beyond,
+    differences that take few distinct values (pass/fail: -1, 0, 1; a 1-10 rating) are
+    resampled as counts: a resample of n pairs holds each distinct value a multinomial number of
+    times (``scipy.stats.multinomial``), which is the same bootstrap distribution drawn in
+    O(resamples) instead of O(resamples x pairs): 100,000 pairs took 9 s and 700 MB the direct
+    way. Continuous differences always go the direct way, in batches of bounded memory.
+    """
+    import numpy as np
+    from scipy.stats import bootstrap, multinomial
+
+    n = len(diffs)
+    if n < 2:
         return None
     if float(np.ptp(diffs)) == 0.0:
         # Every resample has the same mean; scipy would warn that the data are degenerate.
         return float(diffs[0]), float(diffs[0])
+    values, counts = np.unique(diffs, return_counts=True)
+    tail = (1 - confidence) / 2
+    if n * resamples > DIRECT_WORK and len(values) <= MAX_GROUPED_VALUES:
+        drawn = multinomial.rvs(n, counts / n, size=resamples, random_state=_rng(seed))
+        means = drawn @ values / n
+        low, high = np.percentile(means, [tail * 100, (1 - tail) * 100])
+        return float(low), float(high)
     res = bootstrap((diffs,), np.mean, n_resamples=resamples, confidence_level=confidence,
-                    method="percentile", random_state=_rng(seed), batch=_BATCH, vectorized=True)
+                    method="percentile", random_state=_rng(seed),
+                    batch=max(1, min(resamples, _BATCH_VALUES // n)), vectorized=True)
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
