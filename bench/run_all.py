@@ -23,6 +23,7 @@ SCENARIOS: dict[str, list[str]] = {
     "startup": ["--runs", "3"],
     "faults": ["--cases", "100", "--no-save"],
     "scale": ["--cases", "2000,10000", "--no-save"],
+    "compare": ["--cases", "2000", "--no-save"],
 }
 
 
