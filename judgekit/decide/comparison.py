@@ -182,6 +182,8 @@ class Comparison:
     # -- building ------------------------------------------------------------------------
 
     def _metrics(self) -> list[MetricComparison]:
+        import numpy as np
+
         base = self.columns[0]
         out: list[MetricComparison] = []
         for key in base.scores:
@@ -189,8 +191,6 @@ class Comparison:
             present = [c for c in cols if c is not None and c.ok.any()]
             if len(present) < 2 or cols[0] is None:
                 continue
-            import numpy as np
-
             kind: Kind
             if all(c.pass_fail for c in present):
                 kind = "pass_fail"
