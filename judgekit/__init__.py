@@ -14,6 +14,7 @@ from judgekit.dataset import Dataset, dataset
 from judgekit.errors import JudgekitError
 from judgekit.evaluation import Evaluator, available_evaluators, evaluator, get_evaluator
 from judgekit.goals import Goals
+from judgekit.rescoring import RescoreResult, rescore
 from judgekit.store import Store
 from judgekit.suite import Suite, load_suites, parametrize, suite
 from judgekit.types import CallRecord, CaseError, CaseResult, Example, Score, Usage
@@ -65,6 +66,7 @@ __all__ = [
     "Example",
     "Goals",
     "JudgekitError",
+    "RescoreResult",
     "Score",
     "Store",
     "Suite",
@@ -78,6 +80,7 @@ __all__ = [
     "get_evaluator",
     "load_suites",
     "parametrize",
+    "rescore",
     "run_suite",
     "suite",
     "wrap_openai",

@@ -117,6 +117,15 @@ class RunRow:
     config: Mapping[str, Any]
     judgekit_version: str | None
 
+    @property
+    def rescore_of(self) -> str | None:
+        """The run whose stored outputs this one re-scored (``judgekit rescore``), else None.
+
+        Kept in the run's config (``{"rescore_of": RUN, "rescore": {...}}``): no schema change.
+        """
+        value = self.config.get("rescore_of") if isinstance(self.config, Mapping) else None
+        return str(value) if value else None
+
 
 @dataclass(frozen=True)
 class ExperimentRow:
