@@ -171,6 +171,11 @@ def plan_run(
     reopen = resume or retry_errors
     if reopen:
         run = store.get_run(reopen)
+        if run.rescore_of:
+            # Its cases are copies whose target ran in the original run: redo them there.
+            raise ConfigError(f"run {run.id} is a rescore of run {run.rescore_of} and ran no "
+                              f"target; use --{'resume' if resume else 'retry-errors'} "
+                              f"{run.rescore_of}, then `judgekit rescore {run.rescore_of}` again")
         if run.suite != suite.name:
             raise ConfigError(f"run {run.id} is of suite {run.suite!r}, not {suite.name!r}; "
                               f"`judgekit show {run.id}` tells which file it came from")

@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     sy.set_defaults(func="judgekit.cli.sync_cmd:sync")
     _export_parser(sub, store_help)
     _compare_parser(sub, store_help)
+    _rescore_parser(sub, store_help)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -258,6 +259,52 @@ def _compare_parser(sub: Any, store_help: str) -> None:
                          "of the examples")
     cp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     cp.set_defaults(func="judgekit.cli.compare_cmd:compare_runs")
+
+def _rescore_parser(sub: Any, store_help: str) -> None:
+    rs = sub.add_parser(
+        "rescore", help="score a stored run's outputs with new or changed evaluators",
+        description="Score the stored outputs of RUN with the --evaluator(s) as a new run "
+                    "linked to it ('rescore of RUN' in `judgekit runs`): no target calls; the "
+                    "cases' outputs, latency and target calls (tokens, cost) are carried "
+                    "over, judge calls go through the response cache. Cases whose target "
+                    "raised stay errors. Goals are the original's, less those on scores "
+                    "the rescore does not write.")
+    rs.add_argument("run", metavar="RUN",
+                    help="run id (or a prefix): all its experiments; RUN-N: one experiment")
+    rs.add_argument("--evaluator", action="append", required=True, metavar="NAME[:ARGS]",
+                    help="repeatable. NAME: a registered evaluator (`judgekit evaluators`) or, "
+                         "without ARGS, the key of one of the suite's evaluators as its file "
+                         "defines it now. ARGS: key=value,... (values read as JSON when they "
+                         "parse) or a JSON object, e.g. cot_qa:model=gpt-4o-mini,key=cot_mini")
+    rs.add_argument("--keep", action="store_true",
+                    help="also keep the original scores that no --evaluator writes again")
+    rs.add_argument("--variant", action="append", metavar="LABEL",
+                    help="only this variant's experiment (repeatable; default: all)")
+    rs.add_argument("--json", metavar="FILE",
+                    help="write the new run's machine-readable result (- = stdout)")
+    rs.add_argument("--concurrency", type=_positive_int, metavar="N",
+                    default=os.environ.get("JUDGEKIT_CONCURRENCY") or "8",
+                    help="cases scored at once (default: $JUDGEKIT_CONCURRENCY or 8)")
+    rs.add_argument("--judge-concurrency", type=_positive_int, metavar="N",
+                    default=os.environ.get("JUDGEKIT_JUDGE_CONCURRENCY") or None,
+                    help="judge calls in flight at once, per endpoint (default: as "
+                         "--concurrency; $JUDGEKIT_JUDGE_CONCURRENCY)")
+    rs.add_argument("--judge-model", metavar="MODEL",
+                    help="model for LLM judges that name none (default: "
+                         "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
+    rs.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
+                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
+                    help="model response cache mode, as for eval (default read-write)")
+    rs.add_argument("--cache-file", metavar="PATH",
+                    help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
+                         "the store)")
+    rs.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                    help="time limit of each judge call attempt (default 60)")
+    rs.add_argument("--strict", action="store_true",
+                    help="exit 1 when any check fails, errors or is skipped, not only on goals")
+    rs.add_argument("--store", metavar="PATH", help=store_help)
+    rs.add_argument("--debug", action="store_true", help="show tracebacks")
+    rs.set_defaults(func="judgekit.cli.rescore_cmd:rescore")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:

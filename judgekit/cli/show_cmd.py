@@ -47,7 +47,9 @@ def runs(args: argparse.Namespace) -> int:
                 summary = exp.summary or {}
                 n = summary.get("n_cases", len(store.finished_cases(exp.id)))
                 skipped = bool(summary.get("skipped"))
-                table.add_row(exp.id, run.suite, exp.variant_label, _when(run.created_at),
+                original = run.rescore_of
+                suite = f"{run.suite} (rescore of {original})" if original else run.suite
+                table.add_row(exp.id, suite, exp.variant_label, _when(run.created_at),
                               f"{n}/{exp.n_expected}" if n != exp.n_expected else str(n),
                               "–" if skipped else _headline(exp),
                               fmt_cost(summary.get("cost_usd", {}).get("per_1k_cases"))
@@ -69,8 +71,10 @@ def show(args: argparse.Namespace) -> int:
         run = store.get_run(args.run)
         rows = store.experiments(run.id)
         suite = f"{run.path}::{run.suite}" if run.path else run.suite
-        console.print(f"run {run.id} · {suite} · {run.status} · {_when(run.created_at)}",
-                      highlight=False)
+        original = run.rescore_of
+        link = f" · rescore of {original}" if original else ""
+        console.print(f"run {run.id} · {suite}{link} · {run.status} · {_when(run.created_at)}",
+                      highlight=False, markup=False)
         if run.status in ("running", "interrupted"):
             console.print(f" incomplete: finish it with `judgekit eval {suite} --resume {run.id}`",
                           highlight=False)

@@ -224,8 +224,10 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
         console.print(f" (n ?) = verdicts unscored: the evaluator reached no verdict — "
                       f"`judgekit show {run_id} --unscored`", highlight=False)
     if any(r.summary and r.summary.get("n_errors") for r in rows):
+        # A rescore ran no target: its errors are the original run's, redone there.
+        redo = store.get_run(run_id).rescore_of or run_id
         console.print(f" errors: cases whose target raised — `judgekit show {run_id} --errors`;"
-                      f" redo them with `--retry-errors {run_id}`", highlight=False)
+                      f" redo them with `--retry-errors {redo}`", highlight=False)
     if show_hints:
         console.print(f" Stored in {store.path} · `judgekit show {run_id}`", highlight=False)
 

@@ -142,6 +142,8 @@ def run_json(store: Store, run: RunRow, rows: Sequence[ExperimentRow], *,
         "run_id": run.id,
         "status": run.status,
         "store": str(store.path),
+        # The run whose stored outputs this one re-scored (`judgekit rescore`), else null.
+        "rescore_of": run.rescore_of,
         "experiments": [experiment_json(store, r, lazy=lazy) for r in rows],
     }
 
