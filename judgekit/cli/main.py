@@ -260,6 +260,7 @@ def _compare_parser(sub: Any, store_help: str) -> None:
     cp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     cp.set_defaults(func="judgekit.cli.compare_cmd:compare_runs")
 
+
 def _rescore_parser(sub: Any, store_help: str) -> None:
     rs = sub.add_parser(
         "rescore", help="score a stored run's outputs with new or changed evaluators",
