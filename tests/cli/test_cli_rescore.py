@@ -73,6 +73,10 @@ def test_runs_and_show_name_the_link_and_goals_set_the_exit_code(
     assert f"qa (rescore of {stored})" in row
     show = cli("show", new)
     assert f"rescore of {stored}" in show.stdout.splitlines()[0]
+    # An ordinary experiment for compare: paired with the original on the same examples.
+    compared = cli("compare", stored, new)
+    assert compared.returncode == 0, compared.output
+    assert "4 shared examples" in compared.stdout
     # --keep keeps the original exact (2/4 toward the goal of 0.5: met), so its goal too.
     kept = cli("rescore", stored, "--evaluator", "includes", "--keep")
     assert kept.returncode == 0, kept.output
