@@ -148,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
     _export_parser(sub, store_help)
     _compare_parser(sub, store_help)
     _rescore_parser(sub, store_help)
+    _viewer_parsers(sub, store_help)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -306,6 +307,39 @@ def _rescore_parser(sub: Any, store_help: str) -> None:
     rs.add_argument("--store", metavar="PATH", help=store_help)
     rs.add_argument("--debug", action="store_true", help="show tracebacks")
     rs.set_defaults(func="judgekit.cli.rescore_cmd:rescore")
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a port number, got {text!r}") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be 0..65535, got {value}")
+    return value
+
+
+def _viewer_parsers(sub: Any, store_help: str) -> None:
+    rp = sub.add_parser("report", help="write stored runs as one self-contained HTML page",
+                        description="Write one HTML file (no network needed to open it): the "
+                                    "comparison table with goals, an accuracy-vs-cost plot "
+                                    "with the Pareto frontier, and every case with its scores, "
+                                    "judge reasoning and model calls; filters and search.")
+    rp.add_argument("runs", nargs="+", metavar="RUN", help="run id (or a prefix); several "
+                                                           "are compared")
+    rp.add_argument("--html", required=True, metavar="FILE", help="where to write the page")
+    rp.add_argument("--store", metavar="PATH", help=store_help)
+    rp.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    rp.set_defaults(func="judgekit.cli.report_cmd:report")
+    vw = sub.add_parser("view", help="browse the store's runs in a local web viewer",
+                        description="Serve the stored runs on http://127.0.0.1:PORT/ (loopback "
+                                    "only): the run list, each run's page as in `report`, "
+                                    "several runs compared; pages update while a run writes.")
+    vw.add_argument("--store", metavar="PATH", help=store_help)
+    vw.add_argument("--port", type=_port, default=8765, metavar="N",
+                    help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
+    vw.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    vw.set_defaults(func="judgekit.cli.report_cmd:view")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:
