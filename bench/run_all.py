@@ -24,6 +24,7 @@ SCENARIOS: dict[str, list[str]] = {
     "faults": ["--cases", "100", "--no-save"],
     "scale": ["--cases", "2000,10000", "--no-save"],
     "compare": ["--cases", "2000", "--no-save"],
+    "report": ["--cases", "500", "--no-save"],
 }
 
 
