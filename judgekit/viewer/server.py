@@ -34,8 +34,9 @@ class _Handler(BaseHTTPRequestHandler):
         query = parse_qs(url.query)
         try:
             # One connection per request: sqlite3 handles are not shared across threads, and
-            # a fresh read sees what the running eval committed since.
-            with Store(self.server.store_path) as store:
+            # a fresh read sees what the running eval committed since. existing(): a store
+            # deleted meanwhile is a 404, not a new empty file.
+            with Store.existing(self.server.store_path) as store:
                 if url.path == "/":
                     self._send(200, render_index(store))
                 elif url.path.startswith("/run/") and url.path.count("/") == 2:

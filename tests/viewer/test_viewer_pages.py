@@ -123,3 +123,24 @@ def test_server_serves_only_its_routes_on_loopback(run: tuple[Store, str]) -> No
         assert json.loads(fetch(f"{srv.url}api/state?runs={live}")[1])["version"] != before
     finally:
         srv.stop()
+
+
+def test_cli_view_serves_on_loopback_and_a_taken_port_is_exit_2(run: tuple[Store, str]) -> None:
+    store, run_id = run
+    proc = subprocess.Popen([sys.executable, "-m", "judgekit.cli.main", "view", "--port", "0",
+                             "--store", str(store.path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line
+        code, html = fetch(url[0])
+        assert code == 200 and run_id in html
+        port = url[0].rsplit(":", 1)[1].rstrip("/")
+        taken = cli("view", "--port", port, "--store", str(store.path))
+        assert taken.returncode == 2 and f"--port {port}: cannot listen" in taken.stderr
+        assert len(taken.stderr.strip().splitlines()) == 1
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
