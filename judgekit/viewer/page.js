@@ -30,7 +30,9 @@
   function openCase(index) {
     var d = document.getElementById("detail-" + index), drawer = document.getElementById("drawer");
     if (!d || !drawer) { return; }
-    drawer.replaceChildren(d.cloneNode(true));
+    var copy = d.cloneNode(true);
+    copy.removeAttribute("id");  // the hidden original keeps its id: ids stay unique
+    drawer.replaceChildren(copy);
     drawer.setAttribute("data-case", index);
     drawer.hidden = false;
   }
