@@ -43,6 +43,9 @@ class PlotPoint:
     x: float
     y: float
     on_frontier: bool
+    label_x: float = 0.0
+    label_y: float = 0.0
+    label_anchor: str = "start"
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ def plot(variants: Sequence[tuple[str, float, float]], metric: str, *,
     The x axis runs from 0 to a little past the dearest point (or cost goal); the y axis is
     accuracy 0..100 %.
     """
-    left, right, top, bottom = 56, width - 16, 16, height - 40
+    left, right, top, bottom = 56, width - 40, 24, height - 40
     x_max = max([v[1] for v in variants] + list(cost_goals) + [0.0])
     x_max = x_max * 1.1 if x_max > 0 else 1.0
 
@@ -87,8 +90,18 @@ def plot(variants: Sequence[tuple[str, float, float]], metric: str, *,
         return round(bottom - (bottom - top) * min(max(acc, 0.0), 1.0), 2)
 
     on = set(pareto_frontier([(v[1], v[2]) for v in variants]))
-    points = [PlotPoint(label, cost, acc, sx(cost), sy(acc), i in on)
-              for i, (label, cost, acc) in enumerate(variants)]
+    points: list[PlotPoint] = []
+    taken: list[tuple[float, float]] = []
+    for i, (label, cost, acc) in enumerate(variants):
+        x, y = sx(cost), sy(acc)
+        # Right of the point, or left of it in the right half; moved down a line while it
+        # would sit on an earlier label (variants of equal cost and accuracy).
+        anchor = "end" if x > (left + right) / 2 else "start"
+        lx, ly = (x - 9, y - 8) if anchor == "end" else (x + 9, y - 8)
+        while any(abs(ly - ty) < 13 and abs(lx - tx) < 120 for tx, ty in taken):
+            ly += 14
+        taken.append((lx, ly))
+        points.append(PlotPoint(label, cost, acc, x, y, i in on, lx, ly, anchor))
     frontier = " ".join(f"{points[i].x},{points[i].y}"
                         for i in pareto_frontier([(p.cost, p.accuracy) for p in points]))
     x_ticks = [(sx(x_max * k / 4), _cost_label(x_max * k / 4)) for k in range(5)]

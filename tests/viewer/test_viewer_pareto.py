@@ -39,3 +39,10 @@ def test_layout_places_points_goal_lines_and_frontier() -> None:
     assert goal_y == p.bottom - 0.75 * (p.bottom - p.top)
     (goal_x, label), = p.goal_cost
     assert a.x < goal_x < b.x and label == "goal $5.00/1k"
+
+
+def test_labels_of_coinciding_points_do_not_overlap() -> None:
+    p = plot([("a", 1.0, 0.5), ("b", 1.0, 0.5), ("c", 9.0, 0.9)], "pass rate")
+    a, b, c = p.points
+    assert (a.x, a.y) == (b.x, b.y) and abs(a.label_y - b.label_y) >= 13
+    assert (a.label_anchor, c.label_anchor) == ("start", "end")  # c's label stays in the box
