@@ -64,6 +64,8 @@ def test_report_from_disk(page: Any, tmp_path: Path) -> None:
     with store:
         report = tmp_path / "report.html"
         report.write_text(render_runs(store, [store.get_run(run_id)]), encoding="utf-8")
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url))
     page.route("**/*", lambda route: route.abort()
                if not route.request.url.startswith("file:") else route.continue_())
     page.goto(report.as_uri())
@@ -102,6 +104,7 @@ def test_report_from_disk(page: Any, tmp_path: Path) -> None:
     assert drawer.locator("script, img, a, textarea").count() == 0
     screenshot(page, tmp_path, "report.png")
     assert page.dialogs == [] and page.errors == []  # no alert fired, the script ran clean
+    assert asked == [report.as_uri()]  # self-contained: nothing else was fetched
     drawer.locator("button.close").click()
     assert not drawer.is_visible()
 
