@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from judgekit.agreement import Agreement, LabelledCase, compute_agreement
 from judgekit.api import EvalResult, evaluate, run_suite
 from judgekit.dataset import Dataset, dataset
 from judgekit.errors import JudgekitError
 from judgekit.evaluation import Evaluator, available_evaluators, evaluator, get_evaluator
 from judgekit.goals import Goals
+from judgekit.human_labels import AgreementReport, agreement
 from judgekit.rescoring import RescoreResult, rescore
 from judgekit.store import Store
 from judgekit.suite import Suite, load_suites, parametrize, suite
@@ -57,6 +59,8 @@ def compare(*refs: str, store: Store | str | None = None, alpha: float = 0.05,
 
 
 __all__ = [
+    "Agreement",
+    "AgreementReport",
     "CallRecord",
     "CaseError",
     "CaseResult",
@@ -66,14 +70,17 @@ __all__ = [
     "Example",
     "Goals",
     "JudgekitError",
+    "LabelledCase",
     "RescoreResult",
     "Score",
     "Store",
     "Suite",
     "Usage",
     "__version__",
+    "agreement",
     "available_evaluators",
     "compare",
+    "compute_agreement",
     "dataset",
     "evaluate",
     "evaluator",

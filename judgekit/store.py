@@ -623,6 +623,13 @@ class Store:
                 out.setdefault(case_id, []).append(call)
         return out
 
+    def score_keys(self, experiment_ids: Sequence[str]) -> set[str]:
+        """Every score key stored in these experiments (cases' and summary scores)."""
+        marks = ",".join("?" * len(experiment_ids))
+        return {r[0] for r in self.db.execute(
+            f"SELECT DISTINCT key FROM scores WHERE experiment_id IN ({marks})",
+            list(experiment_ids))} if experiment_ids else set()
+
     def summary_scores(self, experiment_id: str) -> list[Score]:
         """Scores written by summary evaluators for the experiment."""
         return list(self._scores("experiment_id=? AND case_id IS NULL", (experiment_id,)))

@@ -149,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     _compare_parser(sub, store_help)
     _rescore_parser(sub, store_help)
     _viewer_parsers(sub, store_help)
+    _human_parsers(sub, store_help)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -340,6 +341,61 @@ def _viewer_parsers(sub: Any, store_help: str) -> None:
                     help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
     vw.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     vw.set_defaults(func="judgekit.cli.report_cmd:view")
+
+
+def _confidence(text: str) -> float:
+    value = _positive_float(text)
+    if not value < 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, e.g. 0.95; got {text}")
+    return value
+
+
+def _human_parsers(sub: Any, store_help: str) -> None:
+    an = sub.add_parser(
+        "annotate", help="label a run's cases by hand (stored as human scores)",
+        description="Show each case of RUN (input, output, the judge's verdict and reasoning) "
+                    "and store the label typed as a `human` score (`human:NAME` with "
+                    "--annotator). Keys: 1..N or the label's text, s skip, b back, q quit. "
+                    "Labels are stored at once; cases already labelled are left out, so "
+                    "running it again carries on. Reads lines from stdin.")
+    an.add_argument("run", metavar="RUN", help="run id (or a prefix); RUN-N: one experiment")
+    an.add_argument("--labels", metavar="A,B,...",
+                    help="the label choices (default: the judge's verdicts in the run)")
+    an.add_argument("--judge", metavar="KEY",
+                    help="the judge score to show (default: the run's only text verdict)")
+    an.add_argument("--annotator", metavar="NAME",
+                    help="whose labels: stored as human:NAME (default: human)")
+    an.add_argument("--redo", action="store_true",
+                    help="show cases this annotator already labelled too")
+    an.add_argument("--store", metavar="PATH", help=store_help)
+    an.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    an.set_defaults(func="judgekit.cli.annotate_cmd:annotate")
+
+    ag = sub.add_parser(
+        "agreement", help="how well a judge agrees with human labels (accuracy, κ, α)",
+        description="Pair each case's judge verdict with its human labels and report "
+                    "accuracy, Cohen's κ (weighted with --ordinal), Krippendorff's α with "
+                    "several annotators, the confusion matrix and bootstrap CIs, per "
+                    "experiment. Unscored verdicts are counted apart, never as disagreement.")
+    ag.add_argument("run", metavar="RUN", help="run id (or a prefix); RUN-N: one experiment")
+    ag.add_argument("--judge", required=True, metavar="KEY", help="the judge's score key")
+    ag.add_argument("--human", metavar="KEY",
+                    help="human labels: a score key (human, the default, reads human and "
+                         "human:NAME, one annotator each) or metadata.FIELD from the dataset "
+                         "(default without human scores: metadata.human_label)")
+    ag.add_argument("--ordinal", action="store_true",
+                    help="numeric labels on an ordered scale: weighted κ, ordinal α")
+    ag.add_argument("--weights", choices=("linear", "quadratic"),
+                    help="κ weights on an ordinal scale (default quadratic; implies --ordinal)")
+    ag.add_argument("--confidence", type=_confidence, default=0.95, metavar="LEVEL",
+                    help="confidence level of the bootstrap intervals (default 0.95)")
+    ag.add_argument("--resamples", type=_positive_int, default=1000, metavar="N",
+                    help="bootstrap resamples (default 1000)")
+    ag.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    ag.add_argument("--json", metavar="FILE", help="write the result as JSON (- = stdout)")
+    ag.add_argument("--store", metavar="PATH", help=store_help)
+    ag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    ag.set_defaults(func="judgekit.cli.agreement_cmd:agreement_command")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:
