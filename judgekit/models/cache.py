@@ -87,22 +87,27 @@ class CachedResponse(ChatResponse):
     Attributes:
         cost_usd: The call's cost when it was paid (None: the price was unknown then).
         priced: False for entries written before costs were kept: price them now.
+        raw: The provider's whole reply as JSON, when the call that wrote the entry kept it
+            (a ``wrap_openai`` client keeps its ``ChatCompletion``: tool calls, every choice,
+            logprobs); None for entries that hold only the fields above.
     """
 
     cost_usd: float | None = None
     priced: bool = False
+    raw: Mapping[str, Any] | None = field(default=None, compare=False)  # a dict: unhashable
 
     def __init__(self, text: str, finish_reason: str | None = None, prompt_tokens: int = 0,
                  completion_tokens: int = 0, cached_tokens: int = 0, model: str | None = None,
                  headers: Mapping[str, str] | None = None, cache_hit: bool = False,
-                 cost_usd: float | None = None, priced: bool = False) -> None:
+                 cost_usd: float | None = None, priced: bool = False,
+                 raw: Mapping[str, Any] | None = None) -> None:
         # One __dict__ update, not ten object.__setattr__ calls: every cache hit makes one
         # (see CallRecord). tests/models/test_cache.py keeps it to the fields.
         self.__dict__.update(
             text=text, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens, cached_tokens=cached_tokens, model=model,
             headers={} if headers is None else headers, cache_hit=cache_hit,
-            cost_usd=cost_usd, priced=priced)
+            cost_usd=cost_usd, priced=priced, raw=raw)
 
 
 @dataclass(frozen=True)
@@ -236,7 +241,8 @@ class ResponseCache:
                 prompt_tokens=int(data.get("prompt_tokens", 0)),
                 completion_tokens=int(data.get("completion_tokens", 0)),
                 cached_tokens=int(data.get("cached_tokens", 0)), model=data.get("model"),
-                cache_hit=True, cost_usd=data.get("cost_usd"), priced="cost_usd" in data)
+                cache_hit=True, cost_usd=data.get("cost_usd"), priced="cost_usd" in data,
+                raw=data.get("raw"))
         except (ValueError, TypeError, KeyError) as exc:
             raise self._error(f"entry {key[:12]} is damaged: {exc!r}") from None
         self.hits += 1
@@ -246,12 +252,19 @@ class ResponseCache:
             cost_usd: float | None = None) -> None:
         """Store ``reply`` under ``key``, replacing an older entry (headers are not kept), with
         what the call cost: a hit is then recorded with that cost without pricing it again
-        (the price table, ~70 ms to load, is never needed by a run the cache answers)."""
-        data = {"text": reply.text, "finish_reason": reply.finish_reason,
-                "prompt_tokens": reply.prompt_tokens,
-                "completion_tokens": reply.completion_tokens,
-                "cached_tokens": reply.cached_tokens, "model": reply.model,
-                "cost_usd": cost_usd}
+        (the price table, ~70 ms to load, is never needed by a run the cache answers).
+
+        A reply with a ``raw`` mapping (the provider's whole reply as JSON) keeps it too, so
+        that a hit can hand back the provider's own object (see :mod:`judgekit.models.wrap`);
+        entries without one still answer every caller, from the fields alone."""
+        data: dict[str, Any] = {"text": reply.text, "finish_reason": reply.finish_reason,
+                                "prompt_tokens": reply.prompt_tokens,
+                                "completion_tokens": reply.completion_tokens,
+                                "cached_tokens": reply.cached_tokens, "model": reply.model,
+                                "cost_usd": cost_usd}
+        raw = getattr(reply, "raw", None)
+        if isinstance(raw, Mapping):
+            data["raw"] = raw
         self._guard(lambda: self._db.execute(
             "INSERT OR REPLACE INTO responses (key, provider, model, response, created_at) "
             "VALUES (?, ?, ?, ?, ?)",

@@ -32,7 +32,8 @@ from judgekit.models.registry import get_model
 from judgekit.models.settings import ModelSettings, current_settings, in_settings_block
 from judgekit.types import CallRecord
 
-__all__ = ["bind_loop", "chat", "chat_sync", "model_for", "reset_runtime", "runtime_cache"]
+__all__ = ["bind_loop", "chat", "chat_blocking", "chat_sync", "in_run", "model_for",
+           "reset_runtime", "runtime_cache"]
 
 T = TypeVar("T")
 Role = Literal["target", "judge"]
@@ -80,6 +81,16 @@ def bind_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
     and threads) but opens new connections.
     """
     _home_loop.set(loop or asyncio.get_running_loop())
+
+
+def in_run() -> bool:
+    """Whether this code runs inside a case of a judgekit run.
+
+    True in the tasks and worker threads of a run that called :func:`bind_loop` (the runner
+    and the pytest plugin do, before any case starts), while a case recorder is active; a
+    recorder opened by hand, or code outside any run, gives False.
+    """
+    return _home_loop.get() is not None and recording.current_recorder() is not None
 
 
 def _limiter(endpoint: str, role: Role, settings: ModelSettings) -> Any:
@@ -281,3 +292,35 @@ def chat_sync(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,
         return asyncio.run_coroutine_threadsafe(
             chat(model, messages, sample=sample, **params), home).result()
     return run_sync(_private(chat(model, messages, sample=sample, **params)))
+
+
+def chat_blocking(model: ChatModel, messages: Sequence[Message], *, sample: int = 0,
+                  **params: Any) -> ChatResponse:
+    """:func:`chat` for a model whose attempts block their thread (a sync SDK client).
+
+    Unlike :func:`chat_sync` the call never goes to the run's loop, whose other cases a
+    blocking attempt would stall: it runs on a private loop in this thread (a worker thread
+    of a sync target has nothing else to do), or, when this thread's loop is running, in a
+    helper thread that carries this thread's context (and with it the case recorder).
+    """
+    coro = _private(chat(model, messages, sample=sample, **params))
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    context = contextvars.copy_context()
+    box: list[ChatResponse] = []
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        try:
+            box.append(context.run(asyncio.run, coro))
+        except BaseException as exc:  # re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker, name="judgekit-blocking-call")
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    return box[0]

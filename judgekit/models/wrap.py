@@ -1,17 +1,30 @@
-"""Record the calls of code that already uses the openai SDK: ``wrap_openai(client)``.
+"""Calls of code that already uses the openai SDK: ``wrap_openai(client)``.
 
 ::
 
     client = judgekit.wrap_openai(openai.OpenAI())
-    client.chat.completions.create(model="gpt-4o-mini", messages=[...])   # recorded
+    client.chat.completions.create(model="gpt-4o-mini", messages=[...])
 
-Inside a case each ``chat.completions.create`` call (sync or async client, streamed or not)
-becomes a :class:`~judgekit.types.CallRecord` on that case: request, reply text, tokens
-(cached ones included), cost, latency and error. Outside a case nothing is recorded. The SDK's
-own return values and exceptions come back unchanged; there is no cache and no retry here (the
-client's own ``max_retries`` still applies).
+Each ``chat.completions.create`` call (sync or async client, streamed or not) becomes a
+:class:`~judgekit.types.CallRecord` on the current case: request, reply text, tokens (cached
+ones included), cost, latency, attempts and error. What else happens depends on where:
 
-Not recorded: ``with_raw_response`` / ``with_streaming_response`` calls, ``.parse()``, and
+* **Inside a run** (a case of ``judgekit eval`` or the pytest plugin) the call goes through
+  the same pipeline as the ``llm`` fixture (:mod:`judgekit.models.wrapped_calls`): the
+  response cache (a second identical run sends no request), the run's retry policy (the
+  client's own ``max_retries`` is not used) and the per-endpoint rate limiter, shared with
+  every other call to that base URL. The SDK's objects come back: a ``ChatCompletion``, or
+  for ``stream=True`` an ``openai.Stream``/``AsyncStream``; a streamed reply is read to its
+  end before the caller iterates it, so that a stream failing half-way is retried. A call
+  that fails after the retries raises the SDK exception of its last attempt.
+* **Outside a run** it is a pure recorder: the call goes to the SDK unchanged (its own
+  retries), the SDK's return values and exceptions come back untouched, nothing is cached,
+  and outside any case nothing is recorded either.
+
+``wrap_openai(client, cache=False)`` keeps the client's calls out of the response cache; they
+are still rate-limited and retried (the endpoint's limit holds whatever the cache does).
+
+Not covered: ``with_raw_response`` / ``with_streaming_response`` calls, ``.parse()``, and
 clients derived later with ``with_options()`` (wrap those too).
 """
 
@@ -19,12 +32,13 @@ from __future__ import annotations
 
 import contextvars
 import functools
-import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from judgekit import recording
+from judgekit.errors import ModelCallError
 from judgekit.models.openai import call_error, usage_tokens
 from judgekit.types import CallRecord
 
@@ -35,19 +49,20 @@ __all__ = ["wrap_openai"]
 
 _Client = TypeVar("_Client", bound="openai.OpenAI | openai.AsyncOpenAI")
 
-# create() arguments that shape the HTTP exchange, not the generation: not part of the request.
-_TRANSPORT_ARGS = frozenset({"extra_headers", "extra_query", "extra_body", "timeout"})
 
-
-def wrap_openai(client: _Client) -> _Client:
-    """Record every ``client.chat.completions.create`` call on the current case.
+def wrap_openai(client: _Client, *, cache: bool = True) -> _Client:
+    """Record every ``client.chat.completions.create`` call on the current case; inside a
+    run, send it through the response cache, retries and rate limiter.
 
     Args:
         client: An ``openai.OpenAI`` or ``openai.AsyncOpenAI`` client (or a subclass, such
             as the Azure clients).
+        cache: False keeps this client's calls out of the response cache (inside a run they
+            are still rate-limited and retried).
 
     Returns:
-        The same client, its ``chat.completions.create`` wrapped. Wrapping twice is harmless.
+        The same client, its ``chat.completions.create`` wrapped. Wrapping twice is harmless
+        (the first wrapping's ``cache`` stays).
 
     Raises:
         TypeError: when ``client`` is not an openai client.
@@ -64,18 +79,51 @@ def wrap_openai(client: _Client) -> _Client:
     # These helpers wrap `completions.create` when first built: build them now, around the
     # original, so that a raw-response call never runs through the recorder half-way.
     _ = completions.with_raw_response, completions.with_streaming_response
+    pipeline = _Pipeline(client, cache)
     if isinstance(client, openai.AsyncOpenAI):
-        wrapper = _async_create(original)
+        wrapper = _async_create(original, pipeline)
     else:
-        wrapper = _sync_create(original)
+        wrapper = _sync_create(original, pipeline)
     wrapper.__judgekit_wrapped__ = True  # type: ignore[attr-defined]
     completions.create = wrapper  # an instance attribute shadows the class's method
     return client
 
 
-def _sync_create(original: Callable[..., Any]) -> Callable[..., Any]:
+class _Pipeline:
+    """What a wrapped client's calls need inside a run (see :mod:`.wrapped_calls`)."""
+
+    def __init__(self, client: openai.OpenAI | openai.AsyncOpenAI, cache: bool) -> None:
+        self.client = client
+        self.cache = cache
+        self._bare: openai.OpenAI | openai.AsyncOpenAI | None = None
+        self._lock = threading.Lock()
+
+    def bare(self) -> openai.OpenAI | openai.AsyncOpenAI:
+        """A copy of the client without SDK retries (it shares the connection pool): the
+        pipeline retries, and SDK retries inside each attempt would bypass the limiter."""
+        with self._lock:
+            if self._bare is None:
+                self._bare = self.client.with_options(max_retries=0)
+            return self._bare
+
+    def model(self, kwargs: Mapping[str, Any]) -> Any:
+        from judgekit.models.wrapped_calls import ClientModel
+
+        return ClientModel(self.bare(), kwargs, cacheable=self.cache)
+
+
+def _in_run(args: tuple[Any, ...]) -> bool:
+    from judgekit.models.calls import in_run
+
+    # create() takes keyword arguments only; anything else goes to the SDK to be refused.
+    return not args and in_run()
+
+
+def _sync_create(original: Callable[..., Any], pipeline: _Pipeline) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
+        if _in_run(args):
+            return _run_sync(pipeline, kwargs)
         call = _Call(kwargs)
         try:
             result = original(*args, **kwargs)
@@ -90,9 +138,11 @@ def _sync_create(original: Callable[..., Any]) -> Callable[..., Any]:
     return create
 
 
-def _async_create(original: Callable[..., Any]) -> Callable[..., Any]:
+def _async_create(original: Callable[..., Any], pipeline: _Pipeline) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(*args: Any, **kwargs: Any) -> Any:
+        if _in_run(args):
+            return await _run_async(pipeline, kwargs)
         call = _Call(kwargs)
         try:
             result = await original(*args, **kwargs)
@@ -105,6 +155,40 @@ def _async_create(original: Callable[..., Any]) -> Callable[..., Any]:
         return result
 
     return create
+
+
+def _run_sync(pipeline: _Pipeline, kwargs: dict[str, Any]) -> Any:
+    from judgekit.models.calls import chat_blocking
+    from judgekit.models.wrapped_calls import key_request, sdk_error
+
+    model = pipeline.model(kwargs)
+    _, messages, params = key_request(kwargs)
+    try:
+        reply = chat_blocking(model, messages, **params)
+    except ModelCallError as exc:
+        raise sdk_error(exc) from None
+    return _result(pipeline, kwargs, reply)
+
+
+async def _run_async(pipeline: _Pipeline, kwargs: dict[str, Any]) -> Any:
+    from judgekit.models.calls import chat
+    from judgekit.models.wrapped_calls import key_request, sdk_error
+
+    model = pipeline.model(kwargs)
+    _, messages, params = key_request(kwargs)
+    try:
+        reply = await chat(model, messages, **params)
+    except ModelCallError as exc:
+        raise sdk_error(exc) from None
+    return _result(pipeline, kwargs, reply)
+
+
+def _result(pipeline: _Pipeline, kwargs: Mapping[str, Any], reply: Any) -> Any:
+    from judgekit.models.wrapped_calls import to_completion, to_stream
+
+    if kwargs.get("stream") is True:
+        return to_stream(reply, pipeline.client, kwargs)
+    return to_completion(reply, str(kwargs.get("model") or ""))
 
 
 class _Call:
@@ -217,15 +301,10 @@ class _Call:
 
 def _request(kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """{"messages": [...], "params": {...}} as JSON values (SDK sentinels dropped)."""
-    import openai
+    from judgekit.models.wrapped_calls import key_request
 
-    params = {k: v for k, v in kwargs.items()
-              if k not in ("messages", "model") and k not in _TRANSPORT_ARGS
-              and not isinstance(v, (openai.NotGiven, openai.Omit))}
-    request = {"messages": list(kwargs.get("messages") or []), "params": params}
-    # Round-trip through JSON so the stored request never holds SDK objects; anything odd
-    # (a pydantic model, a Path) is stored as its text.
-    return cast(dict[str, Any], json.loads(json.dumps(request, default=str)))
+    _, messages, params = key_request(kwargs)
+    return {"messages": messages, "params": params}
 
 
 def _error_message(error: BaseException) -> str:
