@@ -24,12 +24,19 @@ from judgekit.types import CallRecord, CaseError, CaseResult, Example, Score, Us
 __version__ = "0.1.0"
 
 
-def wrap_openai(client: Any) -> Any:
+def wrap_openai(client: Any, *, cache: bool = True) -> Any:
     """Record every ``chat.completions.create`` call of an ``openai`` client on the current case.
 
-    For code under test that already uses the openai SDK: the client keeps working as before
-    (same objects back, streams included), and each call is stored with its messages, reply,
-    tokens, cost and latency as a target call (a judge call inside an evaluator).
+    For code under test that already uses the openai SDK: the client keeps returning the
+    SDK's own objects (``ChatCompletion``, streams), and each call is stored with its
+    messages, reply, tokens, cost and latency as a target call (a judge call inside an
+    evaluator). Inside a run the calls go through the run's response cache, retries and
+    per-endpoint rate limiter, as the ``llm`` fixture's do; outside one the client is only
+    recorded. See :mod:`judgekit.models.wrap`.
+
+    Args:
+        client: An ``openai.OpenAI`` or ``openai.AsyncOpenAI`` client.
+        cache: False keeps the calls out of the response cache (still limited and retried).
 
     Example:
         >>> import openai, judgekit  # doctest: +SKIP
@@ -37,7 +44,7 @@ def wrap_openai(client: Any) -> Any:
     """
     from judgekit.models.wrap import wrap_openai as wrap
 
-    return wrap(client)
+    return wrap(client, cache=cache)
 
 def compare(*refs: str, store: Store | str | None = None, alpha: float = 0.05,
             resamples: int = 10_000, seed: int = 0, metric: str | None = None) -> Any:
