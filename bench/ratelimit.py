@@ -6,8 +6,9 @@
 ``judgekit eval`` (cache off) on a suite of ``--cases`` cases, each one target call and one
 ``cot_qa`` judge call, against a server that rejects requests over ``--rps`` with 429,
 ``retry-after-ms`` and ``x-ratelimit-*`` headers (admitted replies carry the headers too).
-With ``--target wrap_openai`` the target calls its own ``judgekit.wrap_openai(openai.AsyncOpenAI())``
-client (the SDK's default retries on, as a new user leaves them) instead of the ``llm`` fixture.
+With ``--target wrap_openai`` the target calls its own
+``judgekit.wrap_openai(openai.AsyncOpenAI())`` client (the SDK's default retries on, as a new
+user leaves them) instead of the ``llm`` fixture.
 The server's limit is modelled two ways (``--model``), since providers differ:
 
 * ``window``: a sliding window, at most ``rps`` requests in any one second; the reset header
