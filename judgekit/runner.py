@@ -221,9 +221,40 @@ def plan_run(
     return RunPlan(run_id, suite, store, plans, examples, repeat, concurrency)
 
 
+def _boot_id() -> str | None:
+    """This machine's boot id (Linux), or None: a pid from an earlier boot is another process."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, /proc/PID/stat field 22), or None
+    when it does not exist or there is no /proc (then the pid alone is all we know)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and ')': the fields after it follow the last ')'.
+    fields = stat[stat.rfind(b")") + 2:].split()
+    try:
+        return int(fields[19])  # field 22 is the 20th after the name and the state (fields 2-3)
+    except (IndexError, ValueError):
+        return None
+
+
 def _owner() -> dict[str, Any]:
-    """Who runs a run: kept in its config so that a killed run can be told from a live one."""
-    return {"pid": os.getpid(), "host": socket.gethostname()}
+    """Who runs a run: kept in its config so that a killed run can be told from a live one.
+
+    A pid alone is not an identity (pids are recycled), so the boot id and the process start
+    time are kept too: the owner is live only if all of them match.
+    """
+    # None when unknown (no /proc): a resume then overwrites a previous owner's values too.
+    return {"pid": os.getpid(), "host": socket.gethostname(), "boot_id": _boot_id(),
+            "started": _start_ticks(os.getpid())}
 
 
 def _owner_state(run: RunRow) -> tuple[str, int | None]:
@@ -233,6 +264,16 @@ def _owner_state(run: RunRow) -> tuple[str, int | None]:
     pid, host = run.config.get("pid"), run.config.get("host")
     if not isinstance(pid, int) or host != socket.gethostname():
         return "unknown", None  # an older judgekit, or another machine: cannot tell
+    boot, started = run.config.get("boot_id"), run.config.get("started")
+    if isinstance(boot, str) and isinstance(started, int):
+        now_boot = _boot_id()
+        if now_boot is not None:
+            # Full identity: same boot, and a process with that pid that started when ours did.
+            if now_boot != boot:
+                return "gone", pid  # the machine rebooted since
+            ticks = _start_ticks(pid)
+            return ("live" if ticks == started else "gone"), pid
+        # No /proc here now (a record from Linux read elsewhere?): the pid rule below.
     if pid == os.getpid():
         return "live", pid
     try:
@@ -242,7 +283,8 @@ def _owner_state(run: RunRow) -> tuple[str, int | None]:
     except OSError:
         pass  # exists, owned by someone else
     try:
-        # A recycled pid is some other program: the run's owner was a Python process.
+        # A record of an older judgekit (no start time): a recycled pid that is some other
+        # program is not the owner, which was a Python process.
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read().lower()
         # (Empty while a process is just starting: then trust the pid.)

@@ -81,3 +81,116 @@ def test_no_owner_recorded_or_another_host_is_never_live(store: Store) -> None:
     elsewhere = store.get_run(store.create_run(
         "s", None, {"pid": os.getppid(), "host": socket.gethostname() + ".elsewhere"}, "0"))
     assert live_owner(elsewhere) is None and not is_stale(elsewhere)
+
+
+# -- the owner's identity: pid, host, boot id and process start time ---------------------------
+
+HOLDER = """
+import sys, time
+from judgekit.runner import _owner
+from judgekit.store import Store
+with Store(sys.argv[1]) as store:
+    run_id = store.create_run("test_owned", sys.argv[2], _owner(), "0")
+print(run_id, flush=True)
+time.sleep(60)
+"""
+
+SUITE = """
+from judgekit import parametrize, suite
+ROWS = [{"id": i, "inputs": {"q": i}, "reference": i} for i in "abcd"]
+def exact(*, outputs, reference_outputs):
+    return outputs == reference_outputs
+@suite(data=ROWS, evaluators=[exact])
+@parametrize("model", ["m1"])
+def test_owned(q, model):
+    return q
+"""
+
+
+def _planned(store: Store, config: dict[str, Any]) -> str:
+    run_id = store.create_run(owned.name, None, config, "0")
+    store.save_examples(owned.data.version, owned.data.examples)
+    store.create_experiment(run_id, 0, {"model": "m1"}, "m1", owned.data.name,
+                            owned.data.version, len(ROWS), 1, [], None)
+    return run_id
+
+
+needs_proc = pytest.mark.skipif(not os.path.exists("/proc/self/stat"), reason="needs /proc")
+
+
+@needs_proc
+def test_the_owner_record_holds_boot_id_and_start_time_of_this_process(store: Store) -> None:
+    run = store.get_run(run_suite(owned, store=store).run_id)
+    with open("/proc/sys/kernel/random/boot_id") as f:
+        assert run.config["boot_id"] == f.read().strip()
+    # Field 22 of /proc/self/stat, counted after the command name's last ')'.
+    with open(f"/proc/{os.getpid()}/stat", "rb") as f:
+        stat = f.read()
+    assert run.config["started"] == int(stat[stat.rfind(b")") + 1:].split()[19])
+
+
+@needs_proc
+def test_our_pid_with_another_start_time_is_a_recycled_pid_stale_and_resumable(
+        store: Store) -> None:
+    from judgekit.runner import _owner
+
+    me = _owner()
+    run_id = _planned(store, {**me, "started": me["started"] - 1})
+    run = store.get_run(run_id)
+    # Same pid, host and boot: only the start time tells it is another process.
+    assert live_owner(run) is None and is_stale(run)
+    result = run_suite(owned, store=store, resume=run_id)
+    assert result.run.status == "complete"
+    assert store.get_run(run_id).config["started"] == me["started"]
+
+
+@needs_proc
+def test_a_pid_from_an_earlier_boot_is_stale(store: Store,
+                                              other_process: subprocess.Popen[bytes]) -> None:
+    from judgekit.runner import _start_ticks
+
+    run = store.get_run(_planned(store, {
+        "pid": other_process.pid, "host": socket.gethostname(),
+        "boot_id": "00000000-0000-0000-0000-000000000000",
+        "started": _start_ticks(other_process.pid)}))
+    assert live_owner(run) is None and is_stale(run)
+
+
+@needs_proc
+def test_a_dead_owner_with_full_identity_is_resumable(
+        store: Store, other_process: subprocess.Popen[bytes]) -> None:
+    from judgekit.runner import _boot_id, _start_ticks
+
+    ident = {"pid": other_process.pid, "host": socket.gethostname(), "boot_id": _boot_id(),
+             "started": _start_ticks(other_process.pid)}
+    run_id = _planned(store, ident)
+    assert live_owner(store.get_run(run_id)) == other_process.pid
+    other_process.kill()
+    other_process.wait()
+    assert is_stale(store.get_run(run_id))
+    assert run_suite(owned, store=store, resume=run_id).run.status == "complete"
+
+
+@needs_proc
+def test_a_live_child_holding_the_run_is_refused_by_the_cli_in_one_line(tmp_path: Any) -> None:
+    db, suite_file = tmp_path / "store.db", tmp_path / "owned.py"
+    suite_file.write_text(SUITE, encoding="utf-8")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(suite_file)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        run_id = holder.stdout.readline().strip()
+        env = {**os.environ, "JUDGEKIT_STORE": str(db)}
+        ran = subprocess.run([sys.executable, "-m", "judgekit.cli.main", "eval", str(suite_file),
+                              "--resume", run_id], env=env, capture_output=True, text=True,
+                             timeout=60, cwd=tmp_path)
+        assert ran.returncode == 2
+        assert ran.stderr.strip() == (
+            f"error: run {run_id} is still running (process {holder.pid} on this machine); "
+            f"let it finish, or stop it (kill {holder.pid}) and then resume")
+        assert "Traceback" not in ran.stdout + ran.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+    with Store(db) as store:
+        assert is_stale(store.get_run(run_id))  # killed: now resumable
