@@ -29,7 +29,7 @@ async def run_comparisons(plan: RunPlan) -> None:
     if not comparative:
         return
     limit = asyncio.Semaphore(plan.concurrency)
-    examples = {e.id: e for e in plan.examples}
+    examples = {e.id: e for e in plan.iter_examples()}
     for ev in comparative:
         base = next(e for e in plan.experiments if e.label == ev.against)
         others = {(ex, rep): (outputs, err)

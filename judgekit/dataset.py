@@ -25,7 +25,7 @@ import hashlib
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,10 @@ class Dataset:
     """An ordered, immutable list of examples with a name and a content-hash version.
 
     Files are read on first use, so defining a dataset in a suite costs nothing until it runs.
+    A file dataset is also *streamed*: ``len()`` and :attr:`version` read the file once
+    without keeping its examples, and :meth:`stream` reads them again one at a time, so a run
+    over 1,000,000 rows holds only the cases in flight. ``examples``, iteration and indexing
+    load the whole file into memory, as before.
 
     Attributes:
         name: The file's stem, or the name given.
@@ -77,6 +81,8 @@ class Dataset:
         self._records = records
         self._examples: tuple[Example, ...] | None = tuple(examples) if examples else None
         self._version: str | None = None
+        self._n: int | None = None  # rows counted by _scan, without loading them
+        self._renames: dict[int, str] = {}  # row index -> numbered id of a duplicate row
 
     @property
     def examples(self) -> tuple[Example, ...]:
@@ -89,10 +95,55 @@ class Dataset:
     def version(self) -> str:
         """Content hash of every example (id, inputs, reference, metadata)."""
         if self._version is None:
-            self._version = content_hash(
-                [[e.id, e.inputs, e.reference, e.metadata] for e in self.examples]
-            )
+            if self._streams():
+                self._scan()
+            else:
+                hasher = _VersionHash()
+                for e in self.examples:
+                    hasher.add(e)
+                self._version = hasher.hexdigest()
+        assert self._version is not None
         return self._version
+
+    def stream(self) -> Generator[Example, None, None]:
+        """Yield the examples one at a time, in order, as :attr:`examples` would hold them.
+
+        A file dataset is read from disk again on each call and nothing is kept; the first
+        call checks the whole file first (ids, malformed rows, the version), so a bad row
+        raises before the first example is yielded. Should the file change between that
+        check and the end of a later read, :class:`~judgekit.errors.DatasetError` says so.
+        """
+        if not self._streams():
+            yield from self.examples
+            return
+        self._scan()
+        hasher = _VersionHash()
+        for i, (_, ex) in enumerate(self._load()):
+            renamed = self._renames.get(i)
+            if renamed is not None:
+                ex = Example(id=renamed, inputs=ex.inputs, reference=ex.reference,
+                             metadata=ex.metadata)
+            hasher.add(ex)
+            yield ex
+        if hasher.n != self._n or hasher.hexdigest() != self._version:
+            raise DatasetError(f"{self.path}: the file changed while the run was reading it "
+                               f"(version {self._version} when the run started); run again")
+
+    def _streams(self) -> bool:
+        """Whether examples are read from the file on demand instead of kept in memory."""
+        return self._examples is None and self.path is not None
+
+    def _scan(self) -> None:
+        """Read the file once: validate every row and id, count them, hash the version."""
+        if self._n is not None:
+            return
+        hasher = _VersionHash()
+        renames: dict[int, str] = {}
+        with contextlib.closing(_SeenIds()) as seen:
+            for ex in _unique_ids(self._load(), seen, renames):
+                hasher.add(ex)
+        self._renames = renames
+        self._n, self._version = hasher.n, hasher.hexdigest()
 
     def _load(self) -> Iterator[tuple[str, Example]]:
         if self._records is not None:
@@ -116,6 +167,10 @@ class Dataset:
             )
 
     def __len__(self) -> int:
+        if self._streams():
+            self._scan()
+            assert self._n is not None
+            return self._n
         return len(self.examples)
 
     def __iter__(self) -> Iterator[Example]:
@@ -125,7 +180,8 @@ class Dataset:
         return self.examples[index]
 
     def __repr__(self) -> str:
-        loaded = f"{len(self.examples)} examples" if self._examples is not None else "not loaded"
+        loaded = (f"{len(self.examples)} examples" if self._examples is not None
+                  else f"{self._n} examples, streamed" if self._n is not None else "not loaded")
         return f"Dataset({self.name!r}, {self.source}, {loaded})"
 
 
@@ -298,22 +354,95 @@ def _to_example(rec: Mapping[str, Any], fields: FieldMap | None, where: str) -> 
                    metadata=dict(metadata))
 
 
-def _unique_ids(rows: Iterable[tuple[str, Example]]) -> Iterator[Example]:
-    """Yield examples, refusing duplicate given ids and numbering duplicate content hashes."""
-    seen: dict[str, str] = {}
-    for where, ex in rows:
-        if ex.id in seen:
-            # Identical content without an id: keep both, numbered in order, so ids stay stable.
-            n = 2
-            while f"{ex.id}-{n}" in seen:
-                n += 1
+class _VersionHash:
+    """:func:`content_hash` of ``[[id, inputs, reference, metadata], ...]`` over the examples,
+    fed one example at a time (the canonical JSON of a list is its items' joined by commas)."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256(b"[")
+        self.n = 0
+
+    def add(self, e: Example) -> None:
+        if self.n:
+            self._sha.update(b",")
+        self._sha.update(canonical_json([e.id, e.inputs, e.reference, e.metadata]).encode())
+        self.n += 1
+
+    def hexdigest(self, length: int = 12) -> str:
+        sha = self._sha.copy()
+        sha.update(b"]")
+        return sha.hexdigest()[:length]
+
+
+class _SeenIds:
+    """The ids read so far and where each was read: in a dict up to ``SPILL`` ids, then in a
+    private temporary SQLite file, so checking 1,000,000 ids holds no dict of them (~200 MB)."""
+
+    SPILL = 20_000
+
+    def __init__(self) -> None:
+        self._mem: dict[str, str] = {}
+        self._db: Any = None  # a sqlite3.Connection once spilled
+
+    def first_at(self, ex_id: str) -> str | None:
+        """Where ``ex_id`` was first read, or None."""
+        if self._db is None:
+            return self._mem.get(ex_id)
+        row = self._db.execute("SELECT loc FROM seen WHERE id=?", (ex_id,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def add(self, ex_id: str, where: str) -> str | None:
+        """Note ``ex_id`` read at ``where``; return where it was read before instead, if it
+        was (then nothing is noted)."""
+        if self._db is None:
+            first = self._mem.setdefault(ex_id, where)
+            if first is not where:
+                return first
+            if len(self._mem) >= self.SPILL:
+                self._spill()
+            return None
+        cur = self._db.execute("INSERT OR IGNORE INTO seen VALUES (?, ?)", (ex_id, where))
+        return self.first_at(ex_id) if cur.rowcount == 0 else None
+
+    def _spill(self) -> None:
+        import sqlite3  # only for big datasets
+
+        # "": a temporary database file of this connection's own, deleted when it closes.
+        self._db = sqlite3.connect("")
+        self._db.execute("CREATE TABLE seen (id TEXT PRIMARY KEY, loc TEXT) WITHOUT ROWID")
+        self._db.executemany("INSERT INTO seen VALUES (?, ?)", self._mem.items())
+        self._mem = {}
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        self._mem = {}
+
+
+def _unique_ids(rows: Iterable[tuple[str, Example]], seen: _SeenIds | None = None,
+                renames: dict[int, str] | None = None) -> Iterator[Example]:
+    """Yield examples, refusing duplicate given ids and numbering duplicate content hashes.
+
+    ``renames`` (if given) gets the row index and new id of every numbered duplicate.
+    """
+    seen = seen if seen is not None else _SeenIds()
+    for i, (where, ex) in enumerate(rows):
+        first = seen.add(ex.id, where)
+        if first is not None:
             given = ex.id != content_hash({"inputs": ex.inputs, "reference": ex.reference})
             if given:
                 raise DatasetError(f"{where}: duplicate id {ex.id!r} (first used at "
-                                   f"{seen[ex.id]}); ids must be unique")
+                                   f"{first}); ids must be unique")
+            # Identical content without an id: keep both, numbered in order, so ids stay stable.
+            n = 2
+            while seen.first_at(f"{ex.id}-{n}") is not None:
+                n += 1
             ex = Example(id=f"{ex.id}-{n}", inputs=ex.inputs, reference=ex.reference,
                          metadata=ex.metadata)
-        seen[ex.id] = where
+            seen.add(ex.id, where)
+            if renames is not None:
+                renames[i] = ex.id
         yield ex
 
 

@@ -27,6 +27,7 @@ from typing import Any, Protocol, TypeVar
 
 from judgekit.aio import to_daemon_thread
 from judgekit.comparisons import run_comparisons
+from judgekit.dataset import Dataset
 from judgekit.errors import ConfigError, ModelNotConfigured, RunStopped, SuiteError
 from judgekit.evaluation import Evaluator
 from judgekit.recording import CaseRecorder, scoring, with_usage
@@ -110,13 +111,17 @@ class ExperimentPlan:
 
 @dataclass
 class RunPlan:
-    """A run ready to execute: the suite, the store rows and the work left to do."""
+    """A run ready to execute: the suite, the store rows and the work left to do.
+
+    ``examples`` is the suite's dataset: a file dataset is streamed from disk by
+    :meth:`iter_examples` (once per repetition), never held in memory as a whole.
+    """
 
     run_id: str
     suite: Suite
     store: Store
     experiments: list[ExperimentPlan]
-    examples: Sequence[Example]
+    examples: Dataset | Sequence[Example]
     repeat: int
     concurrency: int
     resumed: bool = False
@@ -126,10 +131,19 @@ class RunPlan:
         """Cases still to run."""
         return sum(e.n_expected - len(e.done) for e in self.experiments)
 
+    def iter_examples(self) -> Iterator[Example]:
+        """The examples in order, streamed from the file for a file dataset."""
+        if isinstance(self.examples, Dataset):
+            return self.examples.stream()
+        return iter(self.examples)
+
     def work(self) -> Iterator[tuple[ExperimentPlan, Example, int]]:
-        """Cases to run, variants interleaved so every variant advances together."""
+        """Cases to run, variants interleaved so every variant advances together.
+
+        Lazy: the workers pull one case at a time, so only the cases in flight are read.
+        """
         for rep in range(self.repeat):
-            for example in self.examples:
+            for example in self.iter_examples():
                 for exp in self.experiments:
                     if (example.id, rep) not in exp.done:
                         yield exp, example, rep
@@ -159,10 +173,13 @@ def plan_run(
         raise ConfigError(f"--repeat must be at least 1, got {repeat}")
     if resume and retry_errors:
         raise ConfigError("give either --resume or --retry-errors, not both")
-    examples = suite.data.examples  # loads and validates the data before any write
-    if not examples:
+    examples = suite.data
+    # len() reads and validates the whole file (streamed, not kept) before any write.
+    n_examples = len(examples)
+    if not n_examples:
         raise SuiteError(f"{suite.qualname}: the dataset {suite.data.name!r} has no examples")
-    suite.check_fixtures(examples[0])
+    with contextlib.closing(examples.stream()) as first:
+        suite.check_fixtures(next(first))
     for ev in suite.evaluators:
         if ev.against is not None and ev.against not in suite.variant_labels:
             raise SuiteError(f"{suite.qualname}: {ev.key}(against={ev.against!r}) names no "
@@ -208,16 +225,16 @@ def plan_run(
     run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **_owner()}
     run_id = store.create_run(suite.name, str(suite.path) if suite.path else None, run_cfg,
                               __version__)
-    store.save_examples(version, examples)
+    store.save_examples(version, examples.stream())
     specs = [e.spec for e in suite.evaluators]
     goals = suite.goals.to_dict() if suite.goals else None
     plans = []
     variants = zip(suite.variants, suite.variant_labels, strict=True)
     for position, (variant, label) in enumerate(variants):
         exp_id = store.create_experiment(run_id, position, variant, label, suite.data.name,
-                                         version, len(examples), repeat, specs, goals)
+                                         version, n_examples, repeat, specs, goals)
         plans.append(ExperimentPlan(exp_id, position, dict(variant), label,
-                                    len(examples) * repeat))
+                                    n_examples * repeat))
     return RunPlan(run_id, suite, store, plans, examples, repeat, concurrency)
 
 
@@ -660,8 +677,11 @@ async def run_summary_evaluators(plan: RunPlan, exp: ExperimentPlan) -> list[Sco
     summary_evs = [e for e in plan.suite.evaluators if e.summary]
     if not summary_evs:
         return []
-    by_id = {e.id: e for e in plan.examples}
-    order = {e.id: i for i, e in enumerate(plan.examples)}
+    # Summary evaluators take every case's outputs at once: here the examples are held too.
+    order: dict[str, int] = {}
+    by_id: dict[str, Example] = {}
+    for i, e in enumerate(plan.iter_examples()):
+        order[e.id], by_id[e.id] = i, e
     stored = [c for c in plan.store.iter_cases(exp.id, with_calls=False)
               if c.example_id in by_id]
     # Skipped cases have no outputs to count: a confusion matrix of Nones would be a lie.

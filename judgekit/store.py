@@ -18,7 +18,7 @@ import os
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -255,8 +255,11 @@ class Store:
             )
         return exp_id
 
-    def save_examples(self, dataset_version: str, examples: Sequence[Example]) -> None:
-        """Store a dataset version's examples once (later calls with the same version no-op)."""
+    def save_examples(self, dataset_version: str, examples: Iterable[Example]) -> None:
+        """Store a dataset version's examples once (later calls with the same version no-op).
+
+        ``examples`` may be a stream: rows are written as they are read, in one transaction.
+        """
         with self._tx():
             self.db.executemany(
                 "INSERT OR IGNORE INTO examples(dataset_version, id, position, inputs,"
