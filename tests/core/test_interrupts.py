@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import collections
+import json
 import os
 import signal
 import sqlite3
@@ -29,7 +30,7 @@ import asyncio
 import os
 import time
 
-from judgekit import suite
+from judgekit import dataset, suite
 
 
 def exact(*, outputs, reference_outputs):
@@ -42,8 +43,7 @@ def log_call(example_id):
         log.write(example_id + "\\n")
 
 
-@suite(data=[{{"id": f"ex{{i:02d}}", "inputs": {{"i": i}}, "reference": i}}
-             for i in range({n})], evaluators=[exact])
+@suite(data={data}, evaluators=[exact])
 {kind}def test_slow(i, example):
     log_call(example.id)
     {sleep}
@@ -51,9 +51,17 @@ def log_call(example_id):
 """
 
 
-def write_suite(tmp_path: Path, *, is_async: bool) -> Path:
+ROWS = [{"id": f"ex{i:02d}", "inputs": {"i": i}, "reference": i} for i in range(N_EXAMPLES)]
+
+
+def write_suite(tmp_path: Path, *, is_async: bool, jsonl: bool = False) -> Path:
+    """The slow suite, its examples in the suite file or (``jsonl``) streamed from a file."""
     path = tmp_path / "slow_suite.py"
-    path.write_text(SUITE.format(n=N_EXAMPLES, kind="async " if is_async else "",
+    data = repr(ROWS)
+    if jsonl:
+        (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in ROWS))
+        data = 'dataset("rows.jsonl")'
+    path.write_text(SUITE.format(data=data, kind="async " if is_async else "",
                                  sleep="await asyncio.sleep(0.1)" if is_async
                                  else "time.sleep(0.1)"))
     return path
@@ -167,11 +175,13 @@ def test_sigkill_mid_run_loses_nothing_stored_and_resume_completes(tmp_path: Pat
     resume_and_check(suite, db, run_id, stored_before, first_calls, log2)
 
 
-@pytest.mark.parametrize("is_async", [True, False], ids=["async", "sync"])
+@pytest.mark.parametrize(("is_async", "jsonl"), [(True, False), (False, False), (True, True)],
+                         ids=["async", "sync", "async-jsonl"])
 def test_ctrl_c_exits_130_names_the_resume_command_and_resume_completes(
-    tmp_path: Path, is_async: bool,
+    tmp_path: Path, is_async: bool, jsonl: bool,
 ) -> None:
-    suite = write_suite(tmp_path, is_async=is_async)
+    # jsonl: the examples are streamed from the file, never held as a list, on both runs.
+    suite = write_suite(tmp_path, is_async=is_async, jsonl=jsonl)
     db, log1, log2 = tmp_path / "j.db", tmp_path / "calls1.log", tmp_path / "calls2.log"
     proc = judgekit_eval(suite, db, log1, "--concurrency", "2")
     wait_for_cases(proc, db, 8)
