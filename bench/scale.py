@@ -8,13 +8,14 @@ sampled from ``/proc/PID/status`` against the number of cases stored so far. Mem
 with N: the judged figure is peak RSS at the largest N (target < 300 MB) and the ratio of the
 largest N's peak to the smallest's.
 
-The dataset itself is held in memory by the run (a ``Dataset`` is an immutable list of examples),
-so part of the peak is O(N) by contract; ``--baseline`` measures a process that only loads the
-suite's dataset, to tell that part from the runner's own.
+A JSONL dataset is streamed from its file (checked and hashed in one pass, then read again case
+by case), so nothing in the run is O(N); the baseline measures a process that only checks the
+suite's dataset (``len()`` and ``version``), to tell that pass from the runner's own memory.
 
 Usage::
 
     python -m bench.scale                       # 10k, 50k, 100k cases
+    python -m bench.scale --cases 5000,200000,1000000   # the streaming figure (issue 16)
     python -m bench.scale --cases 20000 --json-out   # also write --json (streamed from the store)
 """
 
@@ -58,7 +59,7 @@ import os, resource, sys
 sys.path.insert(0, os.path.dirname(sys.argv[1]))
 from judgekit.suite import load_suites
 (s,) = load_suites(sys.argv[1])
-n = len(s.data.examples)
+n = len(s.data)
 v = s.data.version
 print(n, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
