@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextvars import ContextVar, Token
 from typing import Any, Generic, TypeVar
 
-from judgekit.types import CallRecord, Score, Usage, evolve
+from judgekit.types import CallRecord, Score, Usage
 
 __all__ = [
     "CaseRecorder",
@@ -117,4 +117,4 @@ def with_usage(score: Score, calls: Sequence[CallRecord]) -> Score:
         c.score_key and score.key.startswith(c.score_key + "."))]
     if not mine:
         return score
-    return evolve(score, usage=Usage.of(mine))
+    return dataclasses.replace(score, usage=Usage.of(mine))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
 __all__ = [
     "SKIPPED",
@@ -23,7 +23,6 @@ __all__ = [
     "Usage",
 ]
 
-_T = TypeVar("_T")
 
 ScoreStatus = Literal["ok", "unscored", "error", "skipped"]
 STATUSES: tuple[ScoreStatus, ...] = ("ok", "unscored", "error", "skipped")
@@ -266,12 +265,3 @@ class CaseResult:
         """True when the case ran and no ok score failed."""
         return self.error is None and not any(s.failed for s in self.scores)
 
-
-def evolve(obj: _T, **changes: Any) -> _T:
-    """:func:`dataclasses.replace` for fields no ``__post_init__`` rule reads (a score's key or
-    usage): the copy takes the other fields as they are, without ``__init__``, in a fifth of
-    the time (a judged score is copied twice per case). Internal: not checked, not exported.
-    """
-    new = object.__new__(type(obj))
-    new.__dict__.update(obj.__dict__, **changes)
-    return new
