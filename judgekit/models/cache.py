@@ -131,20 +131,13 @@ class ResponseCache:
     Args:
         path: The cache file.
         create: Create the file if it does not exist (else a ConfigError).
-        snapshot_s: Seconds lookups may share one read transaction (0: one per lookup). A run
-            sets it (see :meth:`get`); a handle that may sit idle keeps the default, as an
-            open read transaction stops other processes' checkpoints from emptying the WAL.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True,
-                 snapshot_s: float = 0.0) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True) -> None:
         self.path = Path(path)
-        self.snapshot_s = snapshot_s
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
-        #: When :meth:`get`'s open read transaction ends (0: none is open).
-        self._snapshot_until = 0.0
         if not create and not self.path.exists():
             raise ConfigError(f"{self.path}: no response cache there")
         try:
@@ -165,22 +158,12 @@ class ResponseCache:
                            "file or point --cache-file / JUDGEKIT_CACHE at another one")
 
     def _guard(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn`` under the lock, turning SQLite's errors into one that names the file.
-
-        Outside :meth:`get`'s read snapshot: a write made on a snapshot that another process
-        has since moved past would fail, and ``VACUUM`` cannot run inside a transaction.
-        """
+        """Run ``fn`` under the lock, turning SQLite's errors into one that names the file."""
         with self._lock:
             try:
-                self._end_snapshot()
                 return fn(*args)
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
-
-    def _end_snapshot(self) -> None:
-        if self._snapshot_until:
-            self._snapshot_until = 0.0
-            self._db.execute("COMMIT")
 
     def _setup(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -202,22 +185,8 @@ class ResponseCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
-        with self._lock:  # _guard's work, inline: this runs once per model call
-            try:
-                # Lookups share a read transaction for up to snapshot_s: a transaction per
-                # lookup took two file locks and a stat each, 40 % of a lookup's time. Any
-                # write ends it first, and so does the clock: another process's new entries
-                # are seen within snapshot_s, as a call's reply takes longer than that.
-                if self.snapshot_s:
-                    now = time.monotonic()
-                    if now >= self._snapshot_until:
-                        self._end_snapshot()
-                        self._db.execute("BEGIN")
-                        self._snapshot_until = now + self.snapshot_s
-                row = self._db.execute(
-                    "SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
-            except sqlite3.Error as exc:
-                raise self._error(exc) from None
+        row = self._guard(lambda: self._db.execute(
+            "SELECT response FROM responses WHERE key = ?", (key,)).fetchone())
         if row is None:
             self.misses += 1
             return None
