@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from judgekit._version import __version__
 from judgekit.agreement import Agreement, LabelledCase, compute_agreement
 from judgekit.api import EvalResult, evaluate, run_suite
 from judgekit.dataset import Dataset, dataset
@@ -20,8 +21,6 @@ from judgekit.rescoring import RescoreResult, rescore
 from judgekit.store import Store
 from judgekit.suite import Suite, load_suites, parametrize, suite
 from judgekit.types import CallRecord, CaseError, CaseResult, Example, Score, Usage
-
-__version__ = "0.1.0"
 
 
 def wrap_openai(client: Any, *, cache: bool = True) -> Any:

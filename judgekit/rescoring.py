@@ -461,7 +461,7 @@ def rescore(
 def _rescore(store: Store, ref: str, specs: Sequence[Any], *, keep: bool,
              variants: Sequence[str], concurrency: int, models: ModelSettings | None,
              progress: Progress | None, config: Mapping[str, Any] | None) -> RescoreResult:
-    from judgekit import __version__
+    from judgekit._version import __version__
     from judgekit.aio import run_sync
 
     if concurrency < 1:

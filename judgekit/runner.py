@@ -165,7 +165,7 @@ def plan_run(
         ConfigError: bad concurrency/repeat, or a run that does not belong to this suite.
         DatasetError: a malformed dataset (raised here, before anything is written).
     """
-    from judgekit import __version__
+    from judgekit._version import __version__
 
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")

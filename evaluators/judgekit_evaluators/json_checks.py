@@ -88,9 +88,9 @@ def _path_key(path: str) -> list[Any]:
 
 def _caller_dir() -> Path | None:
     """Directory of the first calling file outside judgekit, to resolve relative schema paths."""
-    import judgekit
+    from judgekit import types
 
-    ours = (Path(__file__).resolve().parent, Path(judgekit.__file__).resolve().parent)
+    ours = (Path(__file__).resolve().parent, Path(types.__file__).resolve().parent)
     frame = sys._getframe(1)
     while frame is not None:
         name = frame.f_globals.get("__file__")

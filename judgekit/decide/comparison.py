@@ -410,7 +410,7 @@ class Comparison:
 
     def to_dict(self) -> dict[str, Any]:
         """The comparison as plain JSON (keys may be added, never renamed)."""
-        from judgekit import __version__
+        from judgekit._version import __version__
 
         return {"judgekit_version": __version__, "baseline": self.labels[0],
                 "alpha": self.alpha, "resamples": self.resamples, "seed": self.seed,

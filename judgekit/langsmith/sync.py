@@ -302,7 +302,7 @@ def _git_commit(run: RunRow) -> str | None:
 def _experiment_metadata(run: RunRow, exp: ExperimentRow, dataset: DatasetSync,
                          judges: Mapping[str, Any]) -> dict[str, Any]:
     """Experiment metadata: what LangSmith's compare view can show and filter on."""
-    from judgekit import __version__
+    from judgekit._version import __version__
 
     suite = f"{run.path}::{run.suite}" if run.path else run.suite
     meta: dict[str, Any] = {k: v for k, v in dict(exp.variant).items()

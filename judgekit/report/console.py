@@ -291,7 +291,7 @@ class ConsoleProgress:
         """Print the header line and open one bar per variant."""
         n_var = len(plan.experiments)
         resumed = " (resumed)" if plan.resumed else ""
-        from judgekit import __version__
+        from judgekit._version import __version__
 
         self.console.print(
             f"judgekit {__version__} · {plan.suite.qualname} · {len(plan.examples)} examples × "

@@ -118,7 +118,7 @@ def experiment_json(store: Store, row: ExperimentRow, *, cases: bool = True,
 def run_json(store: Store, run: RunRow, rows: Sequence[ExperimentRow], *,
              lazy: bool = False) -> dict[str, Any]:
     """The whole run in the DESIGN §9 shape (``lazy``: see :func:`experiment_json`)."""
-    from judgekit import __version__
+    from judgekit._version import __version__
 
     return {
         "judgekit_version": __version__,
