@@ -157,3 +157,10 @@ def test_no_evaluator_module_imports_back_through_its_package() -> None:
     back = sorted(m for m in top if m.startswith("judgekit_evaluators.")
                   and "judgekit_evaluators" in top[m] | lazy[m])
     assert back == []
+
+
+def test_settings_and_the_call_layer_are_not_in_one_cycle_even_lazily() -> None:
+    # settings is the bottom layer: calls registers its runtime reset with it (no import back).
+    top, lazy = import_graphs()
+    full = {m: top[m] | lazy[m] for m in top}
+    assert not [c for c in cycles(full) if "judgekit.models.settings" in c]

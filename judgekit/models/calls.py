@@ -29,7 +29,13 @@ from judgekit.models.base import ChatModel, ChatResponse, Message
 # a cached call (sqlite3 and orjson are loaded by the store anyway).
 from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, default_cache_path
 from judgekit.models.registry import get_model
-from judgekit.models.settings import ModelSettings, current_settings, in_settings_block
+from judgekit.models.settings import (
+    ModelSettings,
+    _runtime_resets,
+    current_settings,
+    in_settings_block,
+    judge_model_name,
+)
 from judgekit.types import CallRecord
 
 __all__ = ["bind_loop", "chat", "chat_blocking", "chat_sync", "in_run", "model_for",
@@ -70,6 +76,9 @@ def reset_runtime() -> None:
     with old.lock:
         if old.cache is not None:
             old.cache.close()
+
+
+_runtime_resets.append(reset_runtime)
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -144,8 +153,6 @@ def model_for(spec: Any = None) -> ChatModel:
     memo = _runtime.models if in_settings_block() else None
     found = memo.get(spec) if memo is not None else None
     if found is None:
-        from judgekit.models.settings import judge_model_name
-
         found = get_model(judge_model_name() if spec is None else spec)
         if memo is not None:
             memo[spec] = found

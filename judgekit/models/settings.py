@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -98,6 +98,16 @@ def in_settings_block() -> bool:
     return _current is not None
 
 
+#: What :func:`use_settings` resets: the model layer registers its runtime here
+#: (judgekit.models.calls), so that this module needs no import of it.
+_runtime_resets: list[Callable[[], None]] = []
+
+
+def _reset_runtime() -> None:
+    for reset in _runtime_resets:
+        reset()
+
+
 @contextlib.contextmanager
 def use_settings(settings: ModelSettings) -> Iterator[ModelSettings]:
     """Make ``settings`` current for the whole process until the block ends.
@@ -107,15 +117,13 @@ def use_settings(settings: ModelSettings) -> Iterator[ModelSettings]:
     run's endpoint throttling leaks into the next.
     """
     global _current
-    from judgekit.models.calls import reset_runtime  # here: calls imports this module
-
     previous = _current
-    reset_runtime()
+    _reset_runtime()
     _current = settings
     try:
         yield settings
     finally:
-        reset_runtime()
+        _reset_runtime()
         _current = previous
 
 
