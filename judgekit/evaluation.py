@@ -24,7 +24,7 @@ from typing import Any, TypeVar, overload
 
 from judgekit.aio import run_sync, to_daemon_thread
 from judgekit.errors import EvaluatorError, ModelCallError, ModelNotConfigured, RunStopped
-from judgekit.types import Example, Score
+from judgekit.types import Example, Score, evolve
 
 __all__ = [
     "CALL_NAMES",
@@ -250,7 +250,7 @@ def to_scores(result: Any, key: str) -> list[Score]:
     a plain ``{metric: number}`` dict, an ``EvaluationResult`` object, or a list of any of these.
     """
     if isinstance(result, Score):
-        return [result if result.key else replace(result, key=key)]
+        return [result if result.key else evolve(result, key=key)]
     if isinstance(result, bool):
         return [Score(key=key, score=1.0 if result else 0.0, passed=result)]
     if isinstance(result, (int, float)):

@@ -593,6 +593,35 @@ _PARSERS: dict[str, Any] = {
 }
 
 
+# The last line of a reply in exactly the form the prompt asks for, per kind.
+_PLAIN_LAST = {"grade": {"GRADE: CORRECT": "CORRECT", "GRADE: INCORRECT": "INCORRECT"},
+               "pass": {"[[PASS]]": "PASS", "[[FAIL]]": "FAIL"}}
+# What, anywhere else in the reply, could make the full parser read it otherwise.
+_PLAIN_MARK = {"grade": "grade", "pass": "["}
+
+
+def _plain_verdict(text: str, kind: str) -> Verdict | None:
+    """The verdict of a reply that ends with its verdict line exactly as asked ("GRADE:
+    CORRECT", "[[PASS]]") and holds nothing else the parsers look at (no other GRADE or
+    bracket, no code, no JSON, no character outside ASCII); None for any other reply.
+
+    What the parsers return for such a reply, at a fifth of the cost: most replies of a
+    judge following its prompt look like this. tests/evaluators/test_verdicts.py checks it
+    against the full parsers.
+    """
+    last_lines = _PLAIN_LAST.get(kind)
+    if last_lines is None:
+        return None
+    body = text.rstrip()
+    cut = body.rfind("\n")
+    value = last_lines.get(body[cut + 1:])
+    if value is None or not text.isascii() or "`" in text or "~" in text \
+            or body.lower().count(_PLAIN_MARK[kind]) != (1 if kind == "grade" else 2) \
+            or body.lstrip().startswith("{"):
+        return None
+    return Verdict(value, body[:cut + 1].strip())
+
+
 def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
     """Parse a judge's reply, structured or text, into a Verdict: the one code path for judges.
 
@@ -621,6 +650,10 @@ def read_verdict(text: str, kind: VerdictKind, **opts: Any) -> Verdict:
     """
     if kind not in _PARSERS:
         raise ValueError(f"unknown verdict kind {kind!r} (grade, rating, pass or choice)")
+    if not opts:
+        plain = _plain_verdict(text, kind)
+        if plain is not None:
+            return plain
     # The raw reply first, so that a JSON reasoning keeps its text as written; then without
     # invisible characters, which would otherwise break a reply like "\ufeff{...}".
     found = _json_reply(text)

@@ -8,6 +8,7 @@ Heavy modules are imported inside the commands so ``judgekit --help`` stays fast
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -465,7 +466,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run() -> None:
     """The ``judgekit`` console script: :func:`main`, then exit with its code."""
-    sys.exit(main())
+    code = main()
+    # Every object the command made is freed by reference counting as the interpreter ends;
+    # its final garbage collections would walk them all again looking for cycles (~16 ms
+    # after a 2,000-case run, 2 % of a cached re-run). Frozen, they are skipped: exit handlers
+    # still run and threads are still joined, only unreachable cycles are left to the OS.
+    gc.freeze()
+    sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -80,7 +80,7 @@ def cache_key(provider: str, endpoint: str, model: str, messages: Sequence[Messa
     return hashlib.sha256(canonical(payload, default=_jsonable)).hexdigest()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class CachedResponse(ChatResponse):
     """A reply read from the cache, with what the call cost when it was made.
 
@@ -95,6 +95,19 @@ class CachedResponse(ChatResponse):
     cost_usd: float | None = None
     priced: bool = False
     raw: Mapping[str, Any] | None = field(default=None, compare=False)  # a dict: unhashable
+
+    def __init__(self, text: str, finish_reason: str | None = None, prompt_tokens: int = 0,
+                 completion_tokens: int = 0, cached_tokens: int = 0, model: str | None = None,
+                 headers: Mapping[str, str] | None = None, cache_hit: bool = False,
+                 cost_usd: float | None = None, priced: bool = False,
+                 raw: Mapping[str, Any] | None = None) -> None:
+        # One __dict__ update, not ten object.__setattr__ calls: every cache hit makes one
+        # (see CallRecord). tests/models/test_cache.py keeps it to the fields.
+        self.__dict__.update(
+            text=text, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens, cached_tokens=cached_tokens, model=model,
+            headers={} if headers is None else headers, cache_hit=cache_hit,
+            cost_usd=cost_usd, priced=priced, raw=raw)
 
 
 @dataclass(frozen=True)
@@ -131,13 +144,20 @@ class ResponseCache:
     Args:
         path: The cache file.
         create: Create the file if it does not exist (else a ConfigError).
+        snapshot_s: Seconds lookups may share one read transaction (0: one per lookup). A run
+            sets it (see :meth:`get`); a handle that may sit idle keeps the default, as an
+            open read transaction stops other processes' checkpoints from emptying the WAL.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True) -> None:
+    def __init__(self, path: str | Path, *, create: bool = True,
+                 snapshot_s: float = 0.0) -> None:
         self.path = Path(path)
+        self.snapshot_s = snapshot_s
         self.hits = 0
         self.misses = 0
         self._lock = threading.Lock()
+        #: When :meth:`get`'s open read transaction ends (0: none is open).
+        self._snapshot_until = 0.0
         if not create and not self.path.exists():
             raise ConfigError(f"{self.path}: no response cache there")
         try:
@@ -158,12 +178,22 @@ class ResponseCache:
                            "file or point --cache-file / JUDGEKIT_CACHE at another one")
 
     def _guard(self, fn: Any, *args: Any) -> Any:
-        """Run ``fn`` under the lock, turning SQLite's errors into one that names the file."""
+        """Run ``fn`` under the lock, turning SQLite's errors into one that names the file.
+
+        Outside :meth:`get`'s read snapshot: a write made on a snapshot that another process
+        has since moved past would fail, and ``VACUUM`` cannot run inside a transaction.
+        """
         with self._lock:
             try:
+                self._end_snapshot()
                 return fn(*args)
             except sqlite3.Error as exc:
                 raise self._error(exc) from None
+
+    def _end_snapshot(self) -> None:
+        if self._snapshot_until:
+            self._snapshot_until = 0.0
+            self._db.execute("COMMIT")
 
     def _setup(self) -> None:
         version = self._db.execute("PRAGMA user_version").fetchone()[0]
@@ -185,8 +215,22 @@ class ResponseCache:
 
     def get(self, key: str) -> CachedResponse | None:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
-        row = self._guard(lambda: self._db.execute(
-            "SELECT response FROM responses WHERE key = ?", (key,)).fetchone())
+        with self._lock:  # _guard's work, inline: this runs once per model call
+            try:
+                # Lookups share a read transaction for up to snapshot_s: a transaction per
+                # lookup took two file locks and a stat each, 40 % of a lookup's time. Any
+                # write ends it first, and so does the clock: another process's new entries
+                # are seen within snapshot_s, as a call's reply takes longer than that.
+                if self.snapshot_s:
+                    now = time.monotonic()
+                    if now >= self._snapshot_until:
+                        self._end_snapshot()
+                        self._db.execute("BEGIN")
+                        self._snapshot_until = now + self.snapshot_s
+                row = self._db.execute(
+                    "SELECT response FROM responses WHERE key = ?", (key,)).fetchone()
+            except sqlite3.Error as exc:
+                raise self._error(exc) from None
         if row is None:
             self.misses += 1
             return None

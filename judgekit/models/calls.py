@@ -134,7 +134,9 @@ def runtime_cache(settings: ModelSettings | None = None) -> Any:
                 raise CacheMissError(f"--cache replay: no cache file at {path}; run once with "
                                      "--cache read-write to record one, or point "
                                      "--cache-file / JUDGEKIT_CACHE at it")
-            rt.cache = ResponseCache(path)
+            # A run's handle (closed when its settings block ends) lets lookups share read
+            # snapshots for 50 ms; one made outside a run may sit idle, and keeps none.
+            rt.cache = ResponseCache(path, snapshot_s=0.05 if in_settings_block() else 0.0)
         return rt.cache
 
 

@@ -443,3 +443,49 @@ def test_any_reply_parses_to_an_offered_verdict_or_an_error(kind: VerdictKind, t
         assert v.value is None or (isinstance(v.value, float) and 1 <= v.value <= 10)
     else:
         assert v.value is None or v.value in allowed[kind]
+
+
+# -- the plain-reply fast path ---------------------------------------------------------------
+
+_PROSE_TOKENS = ["The answer", " names Paris", ".", " ", "\n", "\r\n", "\t", "GRADE", "grade",
+                 "Grade:", ":", "[", "]", "[[", "]]", "PASS", "FAIL", "CORRECT", "INCORRECT",
+                 "`", "```", "~", "~~~", "~~~\n", "```\n", "{", "}", "*", "**", "_", "é",
+                 "\u200b", "-", "#", "[[8]]", "Final verdict:", "[PASS]", "[[pass]]", "GRADE: C",
+                 "downgrade:"]
+_LAST_LINES = {"pass": ["[[PASS]]", "[[FAIL]]", "[[pass]]", " [[PASS]]", "**[[FAIL]]**",
+                        "Verdict: [[PASS]]", "[[PASS]]."],
+               "grade": ["GRADE: CORRECT", "GRADE: INCORRECT", "GRADE: C", "grade: correct",
+                         "GRADE:CORRECT", "**GRADE:** CORRECT", "GRADE: CORRECT."]}
+
+
+@settings(max_examples=1500, deadline=None)
+@given(kind=st.sampled_from(["pass", "grade"]), data=st.data())
+def test_plain_replies_read_as_the_full_parsers_read_them(kind: str, data: Any) -> None:
+    from judgekit_evaluators.verdicts import _json_reply, _plain_verdict
+
+    prose = "".join(data.draw(st.lists(st.sampled_from(_PROSE_TOKENS), max_size=12)))
+    last = data.draw(st.sampled_from(_LAST_LINES[kind]))
+    tail = data.draw(st.sampled_from(["", "\n", "\n\n", " \n", "\r\n"]))
+    sep = data.draw(st.sampled_from(["\n", "\n\n", "\r\n"]))
+    text = prose + sep + last + tail if prose else last + tail
+    plain = _plain_verdict(text, kind)
+    if plain is not None:
+        full = parse_pass(text) if kind == "pass" else parse_grade(text)
+        assert plain == full
+        assert _json_reply(text) is None
+
+
+def test_the_plain_path_takes_only_replies_in_the_asked_form() -> None:
+    from judgekit_evaluators.verdicts import _plain_verdict
+
+    assert _plain_verdict("Names a city.\n[[PASS]]\n", "pass") == Verdict("PASS", "Names a city.")
+    assert _plain_verdict("Both say Paris.\nGRADE: CORRECT", "grade") == \
+        Verdict("CORRECT", "Both say Paris.")
+    for text, kind in [("Says [[FAIL]] here.\n[[PASS]]", "pass"),  # another bracket
+                       ("A downgrade: no.\nGRADE: CORRECT", "grade"),  # another grade
+                       ("`x`\n[[PASS]]", "pass"), ("Café.\n[[PASS]]", "pass"),
+                       ("[[PASS]] first\nthen prose", "pass"), ("x\nGRADE: C", "grade"),
+                       ("x\n[[8]]", "rating"), ("x\n[[A]]", "choice")]:
+        assert _plain_verdict(text, kind) is None, text
+    # Options (other choices, aliases, a scale) always go through the full parser.
+    assert read_verdict("ok\nGRADE: CORRECT", "grade", choices=("CORRECT",)).value == "CORRECT"

@@ -7,6 +7,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,9 +75,12 @@ def test_key_is_the_sha256_of_the_sorted_compact_json_caches_have_always_used() 
 
 def test_a_cached_reply_takes_every_field_of_a_reply_and_its_cost() -> None:
     import dataclasses
+    import inspect
 
     from judgekit.models.cache import CachedResponse
 
+    params = list(inspect.signature(CachedResponse.__init__).parameters)[1:]
+    assert params == [f.name for f in dataclasses.fields(CachedResponse)]
     hit = CachedResponse(text="4", prompt_tokens=3, model="m", cache_hit=True, cost_usd=0.5,
                          priced=True)
     assert hit == CachedResponse("4", None, 3, 0, 0, "m", {"x": "y"}, True, 0.5, True)
@@ -254,16 +258,45 @@ def test_concurrent_calls_from_threads_and_tasks(rw: ModelSettings) -> None:
     assert stats.hits + stats.misses == 120
 
 
-def test_two_handles_on_one_file_see_each_others_entries_at_once(cache_file: Path) -> None:
+def test_lookups_share_a_snapshot_that_never_hides_an_entry_for_long(cache_file: Path) -> None:
     # Two handles, as two processes sharing one cache file.
-    with ResponseCache(cache_file) as a, ResponseCache(cache_file) as b:
-        assert a.get("k") is None
+    with ResponseCache(cache_file, snapshot_s=3600.0) as a, ResponseCache(cache_file) as b:
+        assert a.get("k") is None  # a's snapshot is open from here
         b.put("k", "openai", "gpt-4o", ChatResponse(text="from b"))
+        # a writes on a snapshot b has moved past: the write ends the snapshot first (inside
+        # it SQLite refuses the write), and a then sees b's entry.
+        a.put("own", "openai", "gpt-4o", ChatResponse(text="from a"))
         got = a.get("k")
         assert got is not None and got.text == "from b"
-        a.put("own", "openai", "gpt-4o", ChatResponse(text="from a"))
-        assert b.get("own") is not None
-        assert a.clear() == 2
+        b.put("k2", "openai", "gpt-4o", ChatResponse(text="later"))
+        assert a.clear(model="nothing") == 0  # VACUUM-free clear, outside the snapshot too
+        a.snapshot_s = 0.01
+        assert a.get("k3") is None  # a fresh snapshot, kept for 10 ms
+        b.put("k3", "openai", "gpt-4o", ChatResponse(text="new"))
+        time.sleep(0.02)
+        got = a.get("k3")
+        assert got is not None and got.text == "new"
+        assert a.clear() == 4  # a full clear VACUUMs, which no transaction may be open for
+        # A handle that may sit idle (the default) holds no snapshot: it sees at once.
+        with ResponseCache(cache_file) as idle:
+            assert idle.get("k4") is None
+            b.put("k4", "openai", "gpt-4o", ChatResponse(text="seen"))
+            assert idle.get("k4") is not None
+    assert ResponseCache(cache_file).stats().entries == 1
+
+
+def test_only_a_runs_cache_handle_shares_snapshots(cache_file: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from judgekit.models.calls import reset_runtime
+
+    with use_settings(ModelSettings(cache_path=cache_file)):
+        assert runtime_cache().snapshot_s > 0  # closed when the block (the run) ends
+    monkeypatch.setenv("JUDGEKIT_CACHE", str(cache_file))
+    reset_runtime()
+    try:
+        assert runtime_cache().snapshot_s == 0  # outside a run a handle may sit idle
+    finally:
+        reset_runtime()
 
 
 # -- stats and clear ----------------------------------------------------------------------
