@@ -18,6 +18,7 @@ from judgekit.evaluation import iter_evaluators
 from judgekit.goals import Goals
 from judgekit.report.json_report import StoredCases, run_json, write_json
 from judgekit.runner import Progress, RunPlan, execute, finalize, plan_run
+from judgekit.shard import Shard, shard_group
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.suite import Suite, parametrize
 from judgekit.types import CaseResult
@@ -161,11 +162,14 @@ def run_suite(
     progress: Progress | None = None,
     config: Mapping[str, Any] | None = None,
     models: ModelSettings | None = None,
+    shard: Shard | None = None,
 ) -> EvalResult:
     """Run (or resume) a suite to completion and return the stored result.
 
     ``models`` sets the judge model, response cache, call limits and prices for the run
-    (default: the settings in force, see :func:`judgekit.models.use_settings`).
+    (default: the settings in force, see :func:`judgekit.models.use_settings`). ``shard``
+    runs one part of the data (:mod:`judgekit.shard`); its group, unless given, is derived
+    from the suite, data version, variants and ``config["git_commit"]``.
 
     Raises:
         RunInterrupted: on Ctrl-C, after marking the run interrupted (finished cases are kept).
@@ -173,8 +177,12 @@ def run_suite(
     """
     from judgekit.aio import run_sync
 
+    if shard is not None and not (resume or retry_errors):
+        commit = (config or {}).get("git_commit")
+        shard = shard_group(shard, suite.name, suite.data.version, suite.variant_labels,
+                            str(commit) if commit else None)
     plan = plan_run(suite, store, concurrency=concurrency, repeat=repeat, resume=resume,
-                    retry_errors=retry_errors, config=config)
+                    retry_errors=retry_errors, config=config, shard=shard)
 
     async def go() -> list[ExperimentRow]:
         try:

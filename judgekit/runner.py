@@ -31,6 +31,7 @@ from judgekit.dataset import Dataset
 from judgekit.errors import ConfigError, ModelNotConfigured, RunStopped, SuiteError
 from judgekit.evaluation import Evaluator
 from judgekit.recording import CaseRecorder, scoring, with_usage
+from judgekit.shard import Shard
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.suite import FIXTURES, Suite
 from judgekit.summary import summarize
@@ -125,6 +126,12 @@ class RunPlan:
     repeat: int
     concurrency: int
     resumed: bool = False
+    shard: Shard | None = None
+
+    @property
+    def n_examples(self) -> int:
+        """Examples this run evaluates: the dataset's, or its shard's share."""
+        return self.experiments[0].n_expected // self.repeat if self.experiments else 0
 
     @property
     def n_todo(self) -> int:
@@ -132,10 +139,11 @@ class RunPlan:
         return sum(e.n_expected - len(e.done) for e in self.experiments)
 
     def iter_examples(self) -> Iterator[Example]:
-        """The examples in order, streamed from the file for a file dataset."""
-        if isinstance(self.examples, Dataset):
-            return self.examples.stream()
-        return iter(self.examples)
+        """The examples in order (this shard's only), streamed from the file for a file
+        dataset."""
+        examples = (self.examples.stream() if isinstance(self.examples, Dataset)
+                    else iter(self.examples))
+        return examples if self.shard is None else self.shard.select(examples)
 
     def work(self) -> Iterator[tuple[ExperimentPlan, Example, int]]:
         """Cases to run, variants interleaved so every variant advances together.
@@ -158,8 +166,13 @@ def plan_run(
     resume: str | None = None,
     retry_errors: str | None = None,
     config: Mapping[str, Any] | None = None,
+    shard: Shard | None = None,
 ) -> RunPlan:
     """Create (or reopen, for ``resume``/``retry_errors``) a run in the store.
+
+    With ``shard``, only the examples of that shard are run (every example is still stored,
+    so the run's dataset is whole for LangSmith); a resumed run
+    keeps the shard it was started with.
 
     Raises:
         ConfigError: bad concurrency/repeat, or a run that does not belong to this suite.
@@ -221,8 +234,14 @@ def plan_run(
                                         row.variant_label, row.n_expected,
                                         DoneCases(store.finished_cases(row.id))))
         return RunPlan(run.id, suite, store, plans, examples, rows[0].repeat if rows else repeat,
-                       concurrency, resumed=True)
+                       concurrency, resumed=True, shard=Shard.from_config(run.config))
     run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **_owner()}
+    if shard is not None:
+        run_cfg["shard"] = shard.to_dict()
+        n_total, n_examples = n_examples, sum(1 for _ in shard.select(examples.stream()))
+        if not n_examples:
+            raise ConfigError(f"--shard {shard}: none of the {n_total} examples falls in this "
+                              "shard; use fewer shards")
     run_id = store.create_run(suite.name, str(suite.path) if suite.path else None, run_cfg,
                               __version__)
     store.save_examples(version, examples.stream())
@@ -235,7 +254,7 @@ def plan_run(
                                          version, n_examples, repeat, specs, goals)
         plans.append(ExperimentPlan(exp_id, position, dict(variant), label,
                                     n_examples * repeat))
-    return RunPlan(run_id, suite, store, plans, examples, repeat, concurrency)
+    return RunPlan(run_id, suite, store, plans, examples, repeat, concurrency, shard=shard)
 
 
 def _boot_id() -> str | None:

@@ -54,6 +54,14 @@ def run(args: argparse.Namespace) -> int:
     commit = git_commit(suite_file)
     if commit:
         config["git_commit"] = commit
+    shard = None
+    if args.shard is not None:
+        from judgekit.shard import parse_shard
+
+        shard = parse_shard(args.shard, args.shard_group)
+    elif args.shard_group is not None:
+        raise ConfigError("--shard-group names the group of a sharded run: give --shard i/n "
+                          "too")
     with Store(args.store) as store:
         if args.baseline:
             store.get_run(args.baseline)  # an unknown baseline is a usage error, before running
@@ -63,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
                 s, store=store, concurrency=args.concurrency, repeat=args.repeat,
                 resume=args.resume, retry_errors=args.retry_errors,
                 progress=ConsoleProgress(table_console(stderr=True)),
-                config=config, models=models,
+                config=config, models=models, shard=shard,
             )
             render_table(store, result.run_id, s.qualname, result.experiments, console)
             results.append(result)

@@ -89,6 +89,12 @@ def build_parser() -> argparse.ArgumentParser:
                          "tests) and exit 1 when a metric drops with p < --alpha")
     ev.add_argument("--alpha", type=_fraction, default=0.05, metavar="A",
                     help="significance level of the --baseline gate (default 0.05)")
+    ev.add_argument("--shard", metavar="I/N",
+                    help="run only shard I of N (1-based; examples split by a sha256 of their "
+                         "id)")
+    ev.add_argument("--shard-group", metavar="NAME",
+                    help="name shared by the shards of one evaluation (their LangSmith "
+                         "experiment; default: a hash of suite, data, variants, git commit)")
     ev.add_argument("--strict", action="store_true",
                     help="exit 1 when any check fails, errors or is skipped, not only on goals")
     ev.add_argument("--debug", action="store_true", help="show tracebacks")

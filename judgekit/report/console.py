@@ -294,7 +294,7 @@ class ConsoleProgress:
         from judgekit._version import __version__
 
         self.console.print(
-            f"judgekit {__version__} · {plan.suite.qualname} · {len(plan.examples)} examples × "
+            f"judgekit {__version__} · {plan.suite.qualname} · {plan.n_examples} examples × "
             f"{n_var} variant{'s' if n_var != 1 else ''}"
             f"{f' × {plan.repeat} repeats' if plan.repeat > 1 else ''}{_judges(plan)}"
             f" · run {plan.run_id}{resumed}", highlight=False)
