@@ -156,6 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rescore_parser(sub, store_help)
     _viewer_parsers(sub, store_help)
     _human_parsers(sub, store_help)
+    _merge_parser(sub)
 
     evs = sub.add_parser("evaluators", help="list registered evaluators (built-in and plugins)")
     evs.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
@@ -402,6 +403,29 @@ def _human_parsers(sub: Any, store_help: str) -> None:
     ag.add_argument("--store", metavar="PATH", help=store_help)
     ag.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     ag.set_defaults(func="judgekit.cli.agreement_cmd:agreement_command")
+
+
+def _merge_parser(sub: Any) -> None:
+    mg = sub.add_parser(
+        "merge", help="combine the stores of a sharded run (eval --shard i/n) into one run",
+        description="Combine the shard runs of one evaluation (judgekit eval --shard i/n, one "
+                    "STORE each) into one run of --into: every case, score and call copied, "
+                    "then the summary, summary evaluators and goals computed over all of them, "
+                    "as one unsharded run would have. The shards must share suite, data "
+                    "version, variants, evaluators, goals and shard count, one of each.")
+    mg.add_argument("stores", nargs="+", metavar="STORE[::RUN]",
+                    help="a shard's store; ::RUN picks its run (default: its newest shard run)")
+    mg.add_argument("--into", metavar="PATH",
+                    help="store to write the merged run to (default: $JUDGEKIT_STORE or "
+                         ".judgekit/judgekit.db); not one of the shards' stores")
+    mg.add_argument("--suite", metavar="PATH",
+                    help="the suite file, when summary evaluators must run again and it has "
+                         "moved since the shards ran")
+    mg.add_argument("--json", metavar="FILE", help="write the merged run's JSON result")
+    mg.add_argument("--strict", action="store_true",
+                    help="exit 1 when any check fails, errors or is skipped, not only on goals")
+    mg.add_argument("--debug", action="store_true", help="show tracebacks")
+    mg.set_defaults(func="judgekit.cli.merge_cmd:merge")
 
 
 def _langsmith_naming(p: argparse.ArgumentParser) -> None:
