@@ -54,6 +54,7 @@ __all__ = [
     "run_key",
     "run_outputs",
     "same_example",
+    "shard_group",
     "summary_feedback",
     "to_datetime",
 ]
@@ -81,13 +82,25 @@ def example_uuid(dataset_name: str, example_id: str) -> uuid.UUID:
     return uuid.uuid5(NAMESPACE, f"example:{dataset_name}:{example_id}")
 
 
+def shard_group(run: RunRow) -> str | None:
+    """The group of a shard run (``eval --shard i/n``), whose shards share one experiment per
+    variant; None for any other run."""
+    shard = run.config.get("shard") if isinstance(run.config, Mapping) else None
+    group = shard.get("group") if isinstance(shard, Mapping) else None
+    return str(group) if group else None
+
+
 def experiment_uuid(run: RunRow, exp: ExperimentRow) -> uuid.UUID:
-    """The LangSmith id of an experiment (tracer session)."""
-    return uuid.uuid5(NAMESPACE, f"experiment:{run_key(run)}:{exp.position}")
+    """The LangSmith id of an experiment (tracer session): every shard of a group has the
+    same one."""
+    group = shard_group(run)
+    key = f"shards:{group}" if group else run_key(run)
+    return uuid.uuid5(NAMESPACE, f"experiment:{key}:{exp.position}")
 
 
 def experiment_name(run: RunRow, exp: ExperimentRow, prefix: str | None = None) -> str:
-    """``<suite>:<variant>:<run id>`` (``<prefix>:...`` with ``--langsmith-project PREFIX``).
+    """``<suite>:<variant>:<run id>`` (``<prefix>:...`` with ``--langsmith-project PREFIX``);
+    a shard run's is ``<suite>:<variant>:shards-<group>``, the same for all its shards.
 
     Example:
         >>> from judgekit.store import RunRow
@@ -96,7 +109,8 @@ def experiment_name(run: RunRow, exp: ExperimentRow, prefix: str | None = None) 
         >>> experiment_name(run, exp)
         'test_extract:gpt-4o:7f3a2c1d'
     """
-    return f"{prefix or run.suite}:{exp.variant_label}:{run.id}"
+    group = shard_group(run)
+    return f"{prefix or run.suite}:{exp.variant_label}:{f'shards-{group}' if group else run.id}"
 
 
 def to_datetime(epoch: float) -> dt.datetime:

@@ -30,6 +30,7 @@ from judgekit.langsmith.payloads import (
     experiment_uuid,
     judges_of,
     same_example,
+    shard_group,
     summary_feedback,
     to_datetime,
 )
@@ -321,6 +322,11 @@ def _experiment_metadata(run: RunRow, exp: ExperimentRow, dataset: DatasetSync,
     commit = _git_commit(run)
     if commit:
         meta["git_commit"] = commit
+    group = shard_group(run)
+    if group:
+        meta.update({"shard_group": group, "shard_count": run.config["shard"]["count"]})
+        # One experiment, several runs: these name only the last shard sent.
+        del meta["judgekit_run_id"], meta["judgekit_experiment_id"]
     return meta
 
 
@@ -364,9 +370,12 @@ def _sync_experiment(s: _Session, exp: ExperimentRow, dataset: DatasetSync,
         if n_cases % CASES_PER_BATCH == 0:
             flush()
     flush()
-    summary = summary_feedback(project_id, exp, s.store.summary_scores(exp.id))
-    s.remote.feedback(summary)
-    out.feedback += len(summary)
+    if shard_group(s.run) is None:
+        # A shard's summary (F1, pass rate, goals) is of its part only: the experiment's is
+        # the merged run's (`judgekit merge`), so a shard sends none.
+        summary = summary_feedback(project_id, exp, s.store.summary_scores(exp.id))
+        s.remote.feedback(summary)
+        out.feedback += len(summary)
     meta = _experiment_metadata(s.run, exp, dataset, judges)
     s.remote.call(s.client.update_project, project_id, metadata=meta,
                   end_time=to_datetime(end) if end else None)
