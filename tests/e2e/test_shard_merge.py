@@ -121,8 +121,14 @@ def test_three_shards_merged_equal_one_unsharded_run(openai_server: OpenAIServer
         n_shards = sum(query(s, f"SELECT COUNT(*) FROM {table}")[0][0] for s in shard_stores)
         assert query(tmp_path / "merged.db", f"SELECT COUNT(*) FROM {table}")[0][0] == n_shards
 
-    runs = judgekit("runs", "--store", str(tmp_path / "merged.db"), cwd=tmp_path, srv=None)
+    db = str(tmp_path / "merged.db")
+    runs = judgekit("runs", "--store", db, cwd=tmp_path, srv=None)
     assert runs.returncode == 0 and doc["run_id"] in runs.stdout
+    compared = judgekit("compare", doc["run_id"], "--store", db, cwd=tmp_path, srv=None)
+    assert compared.returncode == 0 and "gpt-4o-mini" in compared.stdout, compared.output
+    report = judgekit("report", doc["run_id"], "--html", str(tmp_path / "r.html"), "--store", db,
+                      cwd=tmp_path, srv=None)
+    assert report.returncode == 0 and "gpt-4o-mini" in (tmp_path / "r.html").read_text()
 
 
 def _merge(root: Path, *stores: Path, into: str = "m.db") -> Ran:
