@@ -17,6 +17,7 @@ from judgekit.errors import JudgekitError
 from judgekit.evaluation import Evaluator, available_evaluators, evaluator, get_evaluator
 from judgekit.goals import Goals
 from judgekit.human_labels import AgreementReport, agreement
+from judgekit.probe import ProbeResult, probe
 from judgekit.rescoring import RescoreResult, rescore
 from judgekit.store import Store
 from judgekit.suite import Suite, load_suites, parametrize, suite
@@ -77,6 +78,7 @@ __all__ = [
     "Goals",
     "JudgekitError",
     "LabelledCase",
+    "ProbeResult",
     "RescoreResult",
     "Score",
     "Store",
@@ -93,6 +95,7 @@ __all__ = [
     "get_evaluator",
     "load_suites",
     "parametrize",
+    "probe",
     "rescore",
     "run_suite",
     "suite",

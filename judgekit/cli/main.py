@@ -154,6 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _export_parser(sub, store_help)
     _compare_parser(sub, store_help)
     _rescore_parser(sub, store_help)
+    _probe_parser(sub, store_help)
     _viewer_parsers(sub, store_help)
     _human_parsers(sub, store_help)
     _merge_parser(sub)
@@ -348,6 +349,47 @@ def _viewer_parsers(sub: Any, store_help: str) -> None:
                     help="port on 127.0.0.1 (default 8765; 0 picks a free one)")
     vw.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     vw.set_defaults(func="judgekit.cli.report_cmd:view")
+
+
+def _probe_parser(sub: Any, store_help: str) -> None:
+    pr = sub.add_parser(
+        "probe", help="probe a run's LLM judge for verbosity bias and sample instability",
+        description="Re-ask RUN's judge (rebuilt from its stored spec) over the stored outputs: "
+                    "plain and padded with fixed neutral text (score shift, pass-rate change) "
+                    "and with --samples draws (stable rate, Krippendorff's α), with seeded "
+                    "bootstrap / Wilson intervals; unscored verdicts counted apart. Judge calls "
+                    "go through the response cache. Stored as a run linked to RUN ('probe of "
+                    "RUN' in `judgekit runs`). Pairwise judges (position probe) are not "
+                    "probed yet.")
+    pr.add_argument("run", metavar="RUN", help="run id (or a prefix)")
+    pr.add_argument("--judge", required=True, metavar="KEY", help="the judge's score key")
+    pr.add_argument("--samples", type=_positive_int, default=3, metavar="N",
+                    help="draws per case for the stability probe (default 3, at least 2)")
+    pr.add_argument("--limit", type=_positive_int, metavar="N",
+                    help="probe the first N cases only (default: all)")
+    pr.add_argument("--confidence", type=_confidence, default=0.95, metavar="LEVEL",
+                    help="confidence level of the intervals (default 0.95)")
+    pr.add_argument("--resamples", type=_positive_int, default=1000, metavar="N",
+                    help="bootstrap resamples (default 1000)")
+    pr.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    pr.add_argument("--concurrency", type=_positive_int, metavar="N",
+                    default=os.environ.get("JUDGEKIT_CONCURRENCY") or "8",
+                    help="cases probed at once (default: $JUDGEKIT_CONCURRENCY or 8)")
+    pr.add_argument("--judge-model", metavar="MODEL",
+                    help="model for LLM judges that name none (default: "
+                         "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
+    pr.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
+                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
+                    help="model response cache mode, as for eval (default read-write)")
+    pr.add_argument("--cache-file", metavar="PATH",
+                    help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
+                         "the store)")
+    pr.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                    help="time limit of each judge call attempt (default 60)")
+    pr.add_argument("--json", metavar="FILE", help="write the result as JSON (- = stdout)")
+    pr.add_argument("--store", metavar="PATH", help=store_help)
+    pr.add_argument("--debug", action="store_true", help="show tracebacks")
+    pr.set_defaults(func="judgekit.cli.probe_cmd:probe_command")
 
 
 def _confidence(text: str) -> float:

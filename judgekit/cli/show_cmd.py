@@ -43,6 +43,14 @@ def runs(args: argparse.Namespace) -> int:
         for col in ("id", "suite", "variant", "when", "n", "scores", "cost/1k", "status"):
             table.add_column(col, justify="right" if col in ("n", "cost/1k") else "left")
         for run in run_rows:
+            probed = run.config.get("probe") if isinstance(run.config, dict) else None
+            if run.config.get("probe_of") and isinstance(probed, dict):
+                # A probe run has no experiments: one row with its headline measures.
+                table.add_row(run.id, f"{run.suite} (probe of {run.config['probe_of']})",
+                              str(probed.get("judge")), _when(run.created_at),
+                              str(probed.get("n_cases")), _probe_headline(probed), "–",
+                              run.status)
+                continue
             for exp in store.experiments(run.id):
                 summary = exp.summary or {}
                 n = summary.get("n_cases", len(store.finished_cases(exp.id)))
@@ -57,6 +65,14 @@ def runs(args: argparse.Namespace) -> int:
                               "skipped" if skipped else run.status)
         console.print(table)
     return 0
+
+
+def _probe_headline(probed: dict[str, Any]) -> str:
+    """``shift +0.250 stable 0.67`` from a stored probe (``judgekit probe``)."""
+    shift = (probed.get("verbosity") or {}).get("mean_shift")
+    stable = (probed.get("stability") or {}).get("stable_rate")
+    return (f"shift {'–' if shift is None else f'{shift:+.3f}'} "
+            f"stable {'–' if stable is None else f'{stable:.2f}'}")
 
 
 def _comment(text: str | None, limit: int = 300) -> str:
