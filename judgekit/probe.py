@@ -436,7 +436,7 @@ def probe(
 def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
            confidence: float, n_resamples: int, seed: int, concurrency: int,
            models: ModelSettings | None) -> ProbeResult:
-    from judgekit import __version__
+    from judgekit._version import __version__
     from judgekit.aio import run_sync
 
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
