@@ -16,9 +16,17 @@ Cases whose target raised (no outputs) are left out; a verdict that cannot be re
 as unscored, apart from the measured ones, never as a shift or a disagreement. Judge calls go
 through the response cache like a run's: probing twice sends no request the second time.
 
-The *position* probe (pairwise judges in both orders) is not built yet: a pairwise judge is
-refused with that said. The result is stored as a run linked to the probed one,
-``config["probe_of"]`` and ``config["probe"]`` (no schema change); ``judgekit runs`` lists it.
+* **position**: when the run has two or more variants, their outputs for the same case are
+  compared by a ``pairwise`` judge on the probed judge's model, asked in both orders (A shown
+  first, then B shown first). The swap-consistency rate is the share of pairs whose two orders
+  name the same winner, and the first-position rate the share where each order picked whichever
+  answer was shown first; both with Wilson intervals. An unbiased judge is consistent (1.0) and
+  never follows position (0.0). A run with one variant has no pairs: the probe says so.
+
+Pairwise judges themselves (``pairwise(against=...)``) are not probed: they already ask both
+orders and store ``order_agreement`` per case. The result is stored as a run linked to the
+probed one, ``config["probe_of"]`` and ``config["probe"]`` (no schema change); ``judgekit
+runs`` lists it.
 """
 
 from __future__ import annotations
@@ -42,7 +50,8 @@ from judgekit.types import CaseResult, Example, Score
 if TYPE_CHECKING:
     from judgekit.models.settings import ModelSettings
 
-__all__ = ["PADDING", "ProbeResult", "StabilityProbe", "VerbosityProbe", "probe"]
+__all__ = ["PADDING", "PositionProbe", "ProbeResult", "StabilityProbe", "VerbosityProbe",
+           "probe"]
 
 #: Appended to every output by the verbosity probe: true of any answer, says nothing new.
 PADDING = ("\n\nTo summarise the above in other words: this is the answer given to the "
@@ -116,6 +125,34 @@ class StabilityProbe:
 
 
 @dataclass(frozen=True)
+class PositionProbe:
+    """Does the judge's pick follow which answer it reads first?
+
+    Attributes:
+        variants: The two variants whose outputs were compared (A, B); empty when skipped.
+        n: Pairs where both orders gave a verdict.
+        n_unscored: Pairs where either order had no verdict (not counted).
+        n_error: Pairs whose judge call errored.
+        consistent_rate: Share of the ``n`` pairs whose two orders agree (swap consistency).
+        consistent_rate_ci: Its Wilson interval.
+        first_position_rate: Share of the ``n`` pairs where each order picked the answer
+            shown first.
+        first_position_rate_ci: Its Wilson interval.
+        skipped: Why the probe did not run, or None.
+    """
+
+    variants: tuple[str, ...]
+    n: int
+    n_unscored: int
+    n_error: int
+    consistent_rate: float | None
+    consistent_rate_ci: Interval
+    first_position_rate: float | None
+    first_position_rate_ci: Interval
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
 class ProbeResult:
     """What :func:`probe` measured, and where it is stored.
 
@@ -127,7 +164,7 @@ class ProbeResult:
         n_cases: Cases probed (after ``limit``; cases whose target raised left out).
         verbosity: The verbosity probe.
         stability: The sample-stability probe.
-        position: Why the position probe did not run.
+        position: The position probe (``skipped`` says why it did not run).
         confidence: Confidence level of the intervals.
         seed: Bootstrap seed.
     """
@@ -139,7 +176,7 @@ class ProbeResult:
     n_cases: int
     verbosity: VerbosityProbe
     stability: StabilityProbe
-    position: str
+    position: PositionProbe
     confidence: float
     seed: int
 
@@ -311,6 +348,57 @@ async def _probe_cases(judge: Evaluator, sampler: Evaluator,
     return out
 
 
+async def _position_scores(judge: Evaluator, pairs: Sequence[tuple[Example, Any, Any]],
+                           concurrency: int) -> list[Score]:
+    from judgekit.models.calls import bind_loop
+
+    bind_loop()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(example: Example, a: Any, b: Any) -> Score:
+        async with gate:
+            recorder = CaseRecorder()
+            try:
+                with recorder.active(), scoring(judge.key):
+                    (score,) = await judge.score(inputs=example.inputs, outputs=a,
+                                                 reference_outputs=example.reference,
+                                                 example=example, other_outputs=b)
+            except RunStopped:
+                raise
+            except JudgekitError as exc:
+                return Score(key=judge.key, status="error", comment=str(exc))
+            return score
+
+    return list(await asyncio.gather(*(one(e, a, b) for e, a, b in pairs)))
+
+
+def _position(scores: Sequence[Score], variants: tuple[str, ...],
+              confidence: float) -> PositionProbe:
+    n_unscored = n_error = consistent = first = 0
+    for s in scores:
+        orders = (s.metadata or {}).get("orders")
+        if s.status == "error" or s.status == "skipped":
+            n_error += 1
+        elif s.status == "unscored" or not isinstance(orders, list) or None in orders:
+            n_unscored += 1
+        else:
+            consistent += orders[0] == orders[1]
+            # Un-swapped verdicts [A, B]: A when A was first, B when B was first.
+            first += orders == ["A", "B"]
+    n = len(scores) - n_unscored - n_error
+    return PositionProbe(
+        variants=variants, n=n, n_unscored=n_unscored, n_error=n_error,
+        consistent_rate=consistent / n if n else None,
+        consistent_rate_ci=_wilson(consistent, n, confidence),
+        first_position_rate=first / n if n else None,
+        first_position_rate_ci=_wilson(first, n, confidence))
+
+
+def _no_position(reason: str) -> PositionProbe:
+    none = Interval(None, None, 0.0)
+    return PositionProbe((), 0, 0, 0, None, none, None, none, skipped=reason)
+
+
 def _verbosity(cases: Sequence[_Case], confidence: float, n_resamples: int,
                seed: int) -> VerbosityProbe:
     n_unscored = n_error = n_not_padded = 0
@@ -458,33 +546,55 @@ def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
         raise ConfigError(f"--judge {key}: {spec.get('name')} is not an LLM judge; probe "
                           "one whose verdict comes from a model")
     if base.summary or base.against is not None or spec.get("name") == "pairwise":
-        raise ConfigError(f"--judge {key}: pairwise judges are not probed yet (the position "
-                          "probe is not built); probe a single-answer judge")
+        raise ConfigError(f"--judge {key}: a pairwise judge already asks both orders (its "
+                          "scores' order_agreement is the swap consistency); probe a "
+                          "single-answer judge")
     temperature = spec.get("args", {}).get("temperature")
     sampler = _build(spec, samples=samples)
     cases: list[tuple[Example, CaseResult]] = []
+    by_variant: list[tuple[str, dict[tuple[str, int], tuple[Example, CaseResult]]]] = []
     for row in store.experiments(original.id):
         examples = {e.id: e for e in store.examples(row.dataset_version)}
+        mine: dict[tuple[str, int], tuple[Example, CaseResult]] = {}
         for case in store.iter_cases(row.id):
             example = examples.get(case.example_id)
             if case.error is not None or example is None:
                 continue  # no outputs to judge (the target raised or skipped)
             cases.append((example, case))
+            mine[(case.example_id, case.repetition)] = (example, case)
+        by_variant.append((row.variant_label, mine))
     if limit is not None:
         cases = cases[:limit]
     if not cases:
         raise ConfigError(f"run {original.id} has no cases with outputs to probe")
+    pairs: list[tuple[Example, Any, Any]] = []
+    if len(by_variant) >= 2:
+        (label_a, a), (label_b, b) = by_variant[:2]
+        pairs = [(ex, case.outputs, b[k][1].outputs) for k, (ex, case) in a.items() if k in b]
+        pairs = pairs[:limit] if limit is not None else pairs
+    model = spec.get("args", {}).get("model")
+    pair_judge = _build({"name": "pairwise", "key": f"{key}.position",
+                         "args": {"model": model} if isinstance(model, str) else {}})
+
+    async def everything() -> tuple[list[_Case], list[Score]]:
+        got = await _probe_cases(base, sampler, cases, concurrency)
+        return got, await _position_scores(pair_judge, pairs, concurrency)
+
     if models is None:
-        got = run_sync(_probe_cases(base, sampler, cases, concurrency))
+        got, pair_scores = run_sync(everything())
     else:
         from judgekit.models.settings import use_settings
 
         with use_settings(models):
-            got = run_sync(_probe_cases(base, sampler, cases, concurrency))
+            got, pair_scores = run_sync(everything())
     verbosity = _verbosity(got, confidence, n_resamples, seed)
     stability = _stability(got, samples, temperature, confidence)
-    position = ("not built yet: single-answer judges are probed for verbosity and stability "
-                "only")
+    if pairs:
+        position = _position(pair_scores, (label_a, label_b), confidence)
+    else:
+        position = _no_position("the run has one variant: no two outputs of a case to compare"
+                                if len(by_variant) < 2 else "no case has outputs in both of "
+                                "the first two variants")
     result = ProbeResult(run_id="", probe_of=original.id, judge=key, evaluator=spec,
                          n_cases=len(cases), verbosity=verbosity, stability=stability,
                          position=position, confidence=confidence, seed=seed)
@@ -495,4 +605,4 @@ def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
                               __version__)
     store.finish_run(run_id, "complete")
     return ProbeResult(**{**asdict(result), "run_id": run_id, "verbosity": verbosity,
-                          "stability": stability})
+                          "stability": stability, "position": position})

@@ -3,7 +3,7 @@
 An example belongs to shard ``sha256(example id) mod n``: the split depends only on the id, never
 on Python's per-process ``hash()``, the machine or the dataset's order, so n machines given
 ``1/n`` ... ``n/n`` cover every example exactly once. Each shard is an ordinary run in its own
-store (merging them into one run is not built yet). The shards of one evaluation share a
+store; :mod:`judgekit.merge` combines them into one run. The shards of one evaluation share a
 *group* (kept in each run's config) that makes them one LangSmith experiment.
 """
 

@@ -48,10 +48,20 @@ def render_probe(result: ProbeResult, console: Console) -> None:
                   str(s.n_error))
     table.add_row("stability", "Krippendorff's α (samples as raters)", _num(s.alpha), str(s.n),
                   str(s.n_unscored), str(s.n_error))
+    p = result.position
+    if p.skipped is None:
+        pair = f"{p.variants[0]} vs {p.variants[1]}"
+        table.add_row("position", f"swap consistency ({pair})",
+                      _with_ci(p.consistent_rate, p.consistent_rate_ci), str(p.n),
+                      str(p.n_unscored), str(p.n_error))
+        table.add_row("position", "picked the answer shown first",
+                      _with_ci(p.first_position_rate, p.first_position_rate_ci), str(p.n),
+                      str(p.n_unscored), str(p.n_error))
     console.print(table)
     if v.n_not_padded:
         console.print(Text(f" note: {v.n_not_padded} outputs have no text field to pad"))
-    console.print(Text(f" position: {result.position}"))
+    if p.skipped is not None:
+        console.print(Text(f" position: not probed: {p.skipped}"))
 
 
 def probe_command(args: argparse.Namespace) -> int:

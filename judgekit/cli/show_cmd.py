@@ -68,11 +68,14 @@ def runs(args: argparse.Namespace) -> int:
 
 
 def _probe_headline(probed: dict[str, Any]) -> str:
-    """``shift +0.250 stable 0.67`` from a stored probe (``judgekit probe``)."""
+    """``shift +0.250 stable 0.67 swap 1.00`` from a stored probe (``judgekit probe``)."""
     shift = (probed.get("verbosity") or {}).get("mean_shift")
     stable = (probed.get("stability") or {}).get("stable_rate")
+    position = probed.get("position")
+    swap = position.get("consistent_rate") if isinstance(position, dict) else None
     return (f"shift {'–' if shift is None else f'{shift:+.3f}'} "
-            f"stable {'–' if stable is None else f'{stable:.2f}'}")
+            f"stable {'–' if stable is None else f'{stable:.2f}'}"
+            + ("" if swap is None else f" swap {swap:.2f}"))
 
 
 def _comment(text: str | None, limit: int = 300) -> str:

@@ -78,3 +78,68 @@ def test_cli_bad_judge_and_unknown_run_exit_2(openai_env: OpenAIServer,
                               timeout=60)
         assert proc.returncode == 2, proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+
+
+def _pair_judge(prefers_first: bool) -> Any:
+    """Grades PASS; compares two answers by which model wrote them, or by position only."""
+    def reply(body: dict[str, Any]) -> Reply:
+        text = _text(body)
+        if "RESPONSE A" not in text:
+            return Reply("Fine.\n[[PASS]]")
+        if prefers_first:
+            return Reply("The first one.\n[[A]]")
+        a_block = text.split("RESPONSE A", 1)[1].split("RESPONSE B", 1)[0]
+        return Reply("x is right.\n[[A]]" if "x says" in a_block else "x is right.\n[[B]]")
+    return reply
+
+
+@pytest.mark.parametrize(("prefers_first", "consistent", "first"), [(False, 1.0, 0.0),
+                                                                     (True, 0.0, 1.0)])
+def test_position_probe_compares_two_variants_in_both_orders(
+        openai_env: OpenAIServer, tmp_path: Path, prefers_first: bool, consistent: float,
+        first: float) -> None:
+    openai_env.reply("", _pair_judge(prefers_first))
+    models = ModelSettings(cache_path=tmp_path / "cache.db", timeout_s=10)
+    store = Store(tmp_path / "j.db")
+    result = judgekit.evaluate(lambda question, model: f"{model} says: answer to {question}",
+                               DATA, [criteria("The answer is correct.")], name="qa",
+                               variants={"model": ["x", "y"]}, store=store, models=models)
+    got = judgekit.probe(result.run_id, "criteria", store=store, samples=2, limit=4,
+                         models=models)
+    p = got.position
+    assert p.skipped is None and p.variants == ("x", "y")
+    assert (p.n, p.n_unscored, p.n_error) == (4, 0, 0)
+    assert (p.consistent_rate, p.first_position_rate) == (consistent, first)
+    ci = p.consistent_rate_ci
+    assert ci.low is not None and ci.high is not None and ci.low <= consistent <= ci.high
+    before = openai_env.count()
+    again = judgekit.probe(result.run_id, "criteria", store=store, samples=2, limit=4,
+                           models=models)
+    assert openai_env.count() == before and again.position == p
+
+
+def test_position_probe_is_skipped_with_one_variant(openai_env: OpenAIServer,
+                                                    tmp_path: Path) -> None:
+    store, run_id, models = _run(openai_env, tmp_path, unbiased)
+    got = judgekit.probe(run_id, "criteria", store=store, samples=2, models=models)
+    assert got.position.skipped is not None and "one variant" in got.position.skipped
+    assert got.position.n == 0
+
+
+def test_cli_probe_prints_the_table_and_writes_json(openai_env: OpenAIServer,
+                                                    tmp_path: Path) -> None:
+    import json
+
+    store, run_id, _ = _run(openai_env, tmp_path, likes_length)
+    store.close()
+    out = tmp_path / "probe.json"
+    proc = subprocess.run([sys.executable, "-m", "judgekit.cli.main", "probe", run_id,
+                           "--judge", "criteria", "--limit", "4", "--samples", "2", "--json",
+                           str(out), "--store", str(tmp_path / "j.db"), "--cache-file",
+                           str(tmp_path / "cache.db")], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert "mean score shift" in proc.stdout and "+1.000" in proc.stdout
+    doc = json.loads(out.read_text())
+    assert doc["n_cases"] == 4 and doc["verbosity"]["mean_shift"] == 1.0
+    assert doc["stability"]["samples"] == 2 and "one variant" in doc["position"]["skipped"]
