@@ -112,5 +112,6 @@ def test_a_rate_limited_endpoint_at_concurrency_32_fails_no_case(openai_server: 
     assert openai_server.count(path=CHAT, status=200) == cases
     # The first burst (32 at once, 20 admitted) meets the limit before any header has told
     # the limiter of it; after that the limiter paces the calls. Unlimited, the SDK's own
-    # retries alone gave over a hundred 429s here and failed cases (bench/README.md).
-    assert limited <= 25
+    # retries alone gave over a hundred 429s here and failed cases (bench/README.md). How many
+    # more than the first 12 depends on timing (30 on a busy CI box), so the bound is loose.
+    assert limited < cases // 2
