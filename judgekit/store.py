@@ -90,6 +90,15 @@ MIGRATIONS: dict[int, str] = {
     3: """
     CREATE TABLE texts (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, text TEXT NOT NULL)
     """,
+    # eval --batch: the provider's batch jobs of a run, so a resumed run re-attaches to them.
+    4: """
+    CREATE TABLE batches (
+        id TEXT PRIMARY KEY, run_id TEXT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        model TEXT NOT NULL, endpoint TEXT NOT NULL, status TEXT NOT NULL,
+        custom_ids TEXT NOT NULL, created_at REAL NOT NULL, updated_at REAL NOT NULL
+    );
+    CREATE INDEX batches_by_run ON batches(run_id, created_at)
+    """,
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -435,6 +444,31 @@ class Store:
                 " (SELECT case_id FROM scores WHERE experiment_id=? AND status='error'))",
                 (experiment_id, experiment_id))
         return cur.rowcount
+
+    def save_batch(self, batch_id: str, run_id: str, model: str, endpoint: str,
+                   custom_ids: Sequence[str]) -> None:
+        """Keep a submitted batch job of ``run_id`` and the request ids it holds."""
+        now = time.time()
+        with self._tx():
+            self.db.execute(
+                "INSERT OR REPLACE INTO batches(id, run_id, model, endpoint, status, custom_ids,"
+                " created_at, updated_at) VALUES (?,?,?,?,?,?,?,?)",
+                (batch_id, run_id, model, endpoint, "submitted", dumps(list(custom_ids)), now,
+                 now))
+
+    def update_batch(self, batch_id: str, status: str) -> None:
+        """Record the status a batch job ended in."""
+        with self._tx():
+            self.db.execute("UPDATE batches SET status=?, updated_at=? WHERE id=?",
+                            (status, time.time(), batch_id))
+
+    def batches(self, run_id: str) -> list[dict[str, Any]]:
+        """The batch jobs of a run, oldest first: id, model, endpoint, status, custom_ids."""
+        rows = self.db.execute(
+            "SELECT id, model, endpoint, status, custom_ids, created_at FROM batches "
+            "WHERE run_id=? ORDER BY created_at, rowid", (run_id,)).fetchall()
+        return [{"id": r[0], "model": r[1], "endpoint": r[2], "status": r[3],
+                 "custom_ids": loads(r[4]), "created_at": r[5]} for r in rows]
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[None]:

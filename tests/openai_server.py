@@ -11,7 +11,8 @@ It speaks enough of the OpenAI REST API for the official ``openai`` SDK (and Lan
   sliding window (``"window"``, the default: at most N in any second) or as a continuously
   refilled token bucket (``"bucket"``, what OpenAI documents: the budget refills evenly);
 * faults: any status (500, 503, 400, ...), hangs (released when the client goes away or the
-  server stops), connection resets, malformed bodies, and random faults at a given rate.
+  server stops), connection resets, malformed bodies, and random faults at a given rate;
+* the Batch API (``/v1/files``, ``/v1/batches``): :attr:`OpenAIServer.batches`.
 
 It imports nothing from pytest, so benchmark scripts can use it too::
 
@@ -48,6 +49,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
+
+from openai_batches import BatchAPI
 
 __all__ = [
     "FAULT_KINDS",
@@ -468,6 +471,8 @@ class OpenAIServer:
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+        #: The Batch API: ``/v1/files`` and ``/v1/batches`` (see tests/openai_batches.py).
+        self.batches = BatchAPI(self)
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -618,6 +623,10 @@ class OpenAIServer:
             h.send(500, _error_body(500, f"openai_server: {type(exc).__name__}: {exc}"))
 
     def _route(self, h: _Handler, req: RecordedRequest, raw: bytes) -> None:
+        if req.path.startswith(("/v1/files", "/v1/batches")):
+            status, data, content_type = self.batches.handle(req, raw)
+            h.send(status, data, content_type=content_type)
+            return
         if (req.method, req.path) == ("GET", MODELS_PATH):
             self._sleep(self.latency)
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "openai-server"}
@@ -675,27 +684,47 @@ class OpenAIServer:
             h.send(reply.status, _error_body(reply.status, reply.text or h.responses.get(
                 reply.status, ("error",))[0]), headers)
             return
+        base, usage = self._head(body, reply, prompt)
+        if limiter is not None:
+            limiter.charge(entry, usage["total_tokens"])
+        if stream:
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            h.send_events(self._chunks(base, reply, usage if include_usage else None), headers)
+        else:
+            h.send(reply.status, json.dumps(self._completion(base, usage, reply, body)).encode(),
+                   headers)
+
+    def _head(self, body: dict[str, Any], reply: Reply,
+              prompt: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A reply's id/model fields and its usage."""
         prompt_tokens = prompt if reply.prompt_tokens is None else reply.prompt_tokens
         completion_tokens = (estimate_tokens(reply.text) if reply.completion_tokens is None
                              else reply.completion_tokens)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
                  "total_tokens": prompt_tokens + completion_tokens,
                  "prompt_tokens_details": {"cached_tokens": reply.cached_tokens}}
-        if limiter is not None:
-            limiter.charge(entry, prompt_tokens + completion_tokens)
         base = {"id": f"chatcmpl-{next(self._ids)}", "created": int(time.time()),
                 "model": reply.model or body.get("model") or "unknown",
                 "system_fingerprint": "fp_openai_server"}
-        if stream:
-            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            h.send_events(self._chunks(base, reply, usage if include_usage else None), headers)
-        else:
-            message = {"role": "assistant", "content": reply.text, "refusal": None}
-            choices = [{"index": i, "message": message, "finish_reason": reply.finish_reason,
-                        "logprobs": None} for i in range(max(1, int(body.get("n") or 1)))]
-            h.send(reply.status, json.dumps({**base, "object": "chat.completion",
-                                             "choices": choices, "usage": usage}).encode(),
-                   headers)
+        return base, usage
+
+    @staticmethod
+    def _completion(base: dict[str, Any], usage: dict[str, Any], reply: Reply,
+                    body: dict[str, Any]) -> dict[str, Any]:
+        message = {"role": "assistant", "content": reply.text, "refusal": None}
+        choices = [{"index": i, "message": message, "finish_reason": reply.finish_reason,
+                    "logprobs": None} for i in range(max(1, int(body.get("n") or 1)))]
+        return {**base, "object": "chat.completion", "choices": choices, "usage": usage}
+
+    def answer(self, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """The status and JSON body a chat request gets by the reply rules, without HTTP
+        (no latency, limits or faults): what a batch job answers for one of its lines."""
+        reply = self._pick(body)
+        if reply.status >= 400:
+            return reply.status, {"error": {"message": reply.text or "error",
+                                            "type": "invalid_request_error", "code": None}}
+        base, usage = self._head(body, reply, estimate_tokens(_prompt_text(body)))
+        return reply.status, self._completion(base, usage, reply, body)
 
     @staticmethod
     def _chunks(base: dict[str, Any], reply: Reply,

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import openai
 
 __all__ = ["DEFAULT_BASE_URL", "NOT_CONFIGURED", "OpenAIModel", "call_error", "preload",
+           "read_completion_body",
            "retry_after_seconds", "start_preload", "usage_tokens"]
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
@@ -197,9 +198,9 @@ class OpenAIModel:
         """Load the SDK off the event loop before the call is timed (see :func:`preload`)."""
         await preload()
 
-    async def _get_client(self) -> openai.AsyncOpenAI:
+    async def sdk_client(self) -> openai.AsyncOpenAI:
         """The shared client of this loop for this endpoint and key (or the given client):
-        the one the next request would use."""
+        the one the next request would use (batch mode sends its files and jobs with it)."""
         if self._client is not None:
             return self._client
         client, release = await self._lease()
@@ -260,6 +261,21 @@ class OpenAIModel:
             raise _malformed(exc) from exc
         finally:
             await stream.close()
+
+
+def read_completion_body(body: Mapping[str, Any]) -> ChatResponse:
+    """A ChatResponse from a chat completion's JSON body (a batch output line's).
+
+    Raises:
+        ValueError: the body is not a chat completion with a choice.
+    """
+    from openai.types.chat import ChatCompletion
+
+    try:
+        completion = ChatCompletion.model_validate(body)
+    except Exception as exc:  # pydantic's ValidationError
+        raise ValueError(str(exc)[:300]) from None
+    return _read_completion(completion, {})
 
 
 def _read_completion(completion: Any, headers: dict[str, str]) -> ChatResponse:

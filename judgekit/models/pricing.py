@@ -55,7 +55,7 @@ def _provider_id(provider: str, model: str) -> str | None:
 
 
 def cost_usd(provider: str, model: str | None, prompt_tokens: int, completion_tokens: int,
-             cached_tokens: int = 0) -> float | None:
+             cached_tokens: int = 0, *, batch: bool = False) -> float | None:
     """The USD cost of one call, or ``None`` when the model's price is unknown.
 
     Args:
@@ -66,6 +66,8 @@ def cost_usd(provider: str, model: str | None, prompt_tokens: int, completion_to
         completion_tokens: Output tokens.
         cached_tokens: The part of ``prompt_tokens`` served from the provider's prompt cache,
             priced at the cache-read rate.
+        batch: Sent through the Batch API: genai-prices' batch price where it has one (for
+            a model without, the standard price). An override applies as written.
     """
     if not model:
         return None
@@ -76,12 +78,12 @@ def cost_usd(provider: str, model: str | None, prompt_tokens: int, completion_to
     provider_id = _provider_id(provider, model)
     if not _known(provider_id, model):
         return None
-    return _db_price(provider_id, model, prompt_tokens, completion_tokens, cached)
+    return _db_price(provider_id, model, prompt_tokens, completion_tokens, cached, batch)
 
 
 @functools.lru_cache(maxsize=4096)
 def _db_price(provider_id: str | None, model: str, prompt: int, completion: int,
-              cached: int) -> float:
+              cached: int, batch: bool = False) -> float:
     # Remembered: a genai-prices lookup takes ~0.4 ms (most of a cached re-run's CPU per call,
     # bench/cache), and calls of one suite repeat the same token counts. Not assumed linear:
     # some models are priced in tiers by prompt size.
@@ -89,4 +91,6 @@ def _db_price(provider_id: str | None, model: str, prompt: int, completion: int,
 
     usage: Any = Usage(input_tokens=prompt, output_tokens=completion,
                        cache_read_tokens=cached or None)
-    return float(calc_price(usage, model_ref=model, provider_id=provider_id).total_price)
+    context: Any = {"processing": "batch"} if batch else None
+    return float(calc_price(usage, model_ref=model, provider_id=provider_id,
+                            price_context=context).total_price)

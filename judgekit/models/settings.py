@@ -15,6 +15,7 @@ Project defaults come from ``[tool.judgekit]`` of the nearest ``pyproject.toml``
     timeout_s = 60
     max_attempts = 6
     max_retry_s = 120
+    batch_poll_s = 30                  # eval --batch: seconds between polls of a batch job
 
     [tool.judgekit.prices."ft:gpt-4o-mini-2024-07-18:acme::abc123"]
     input = 0.30          # USD per 1M prompt tokens
@@ -71,6 +72,9 @@ class ModelSettings:
         max_retry_s: Total seconds a call may spend on attempts and waits before giving up.
         prices: Per-model price overrides, USD per 1M tokens:
             ``{"my-model": {"input": 0.3, "output": 1.2, "cached_input": 0.15}}``.
+        batch: Send OpenAI calls through the Batch API (``--batch``, see
+            :mod:`judgekit.models.batch`), priced at batch rates.
+        batch_poll_s: Seconds between two polls of a batch job.
     """
 
     judge_model: str | None = None
@@ -82,6 +86,8 @@ class ModelSettings:
     max_attempts: int = 6
     max_retry_s: float = 120.0
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+    batch: bool = False
+    batch_poll_s: float = 30.0
 
 
 _DEFAULTS = ModelSettings()
@@ -241,8 +247,12 @@ def _validate(key: str, value: Any) -> Any:
         return Path(value).expanduser()
     if key in ("concurrency", "judge_concurrency", "max_attempts"):
         return _positive_int(key, value)
-    if key in ("timeout_s", "max_retry_s"):
+    if key in ("timeout_s", "max_retry_s", "batch_poll_s"):
         return _positive_float(key, value)
+    if key == "batch":
+        if not isinstance(value, bool):
+            raise ConfigError(f"{_where(key)}: expected true or false, got {value!r}")
+        return value
     return _prices(value)
 
 

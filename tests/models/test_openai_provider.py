@@ -138,7 +138,7 @@ def test_clients_are_shared_within_a_loop_and_never_across_loops(
     async def both() -> tuple[Any, Any]:
         await asyncio.gather(a.complete(MESSAGES, {}, timeout=5),
                              b.complete(MESSAGES, {}, timeout=5))
-        return await a._get_client(), await b._get_client()
+        return await a.sdk_client(), await b.sdk_client()
 
     first = asyncio.run(both())
     assert first[0] is first[1]  # same endpoint and key: one connection pool
@@ -188,8 +188,8 @@ def test_calls_in_flight_spread_over_pools_of_at_most_16(openai_env: OpenAIServe
 
 def test_a_different_key_gets_its_own_client(openai_env: OpenAIServer) -> None:
     async def clients() -> tuple[Any, Any]:
-        return (await OpenAIModel("m")._get_client(),
-                await OpenAIModel("m", api_key="sk-2")._get_client())
+        return (await OpenAIModel("m").sdk_client(),
+                await OpenAIModel("m", api_key="sk-2").sdk_client())
 
     one, two = asyncio.run(clients())
     assert one is not two and two.api_key == "sk-2" and one.max_retries == 0
