@@ -26,7 +26,13 @@ from judgekit.types import CaseResult
 if TYPE_CHECKING:
     from judgekit.models.settings import ModelSettings
 
-__all__ = ["EvalResult", "RunInterrupted", "StoredCases", "evaluate", "run_suite"]
+__all__ = ["BATCH_CONCURRENCY", "DEFAULT_CONCURRENCY", "EvalResult", "RunInterrupted",
+           "StoredCases", "evaluate", "run_suite"]
+
+#: Cases in flight at once, by default: live calls, and under ``batch`` (where a case waits
+#: on a batch job, and the more cases wait the larger and fewer the jobs).
+DEFAULT_CONCURRENCY = 8
+BATCH_CONCURRENCY = 10_000
 
 EXIT_OK, EXIT_GOAL_MISSED, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
@@ -155,7 +161,7 @@ def run_suite(
     suite: Suite,
     *,
     store: Store,
-    concurrency: int = 8,
+    concurrency: int | None = None,
     repeat: int = 1,
     resume: str | None = None,
     retry_errors: str | None = None,
@@ -163,13 +169,16 @@ def run_suite(
     config: Mapping[str, Any] | None = None,
     models: ModelSettings | None = None,
     shard: Shard | None = None,
+    batch: bool = False,
 ) -> EvalResult:
     """Run (or resume) a suite to completion and return the stored result.
 
     ``models`` sets the judge model, response cache, call limits and prices for the run
     (default: the settings in force, see :func:`judgekit.models.use_settings`). ``shard``
     runs one part of the data (:mod:`judgekit.shard`); its group, unless given, is derived
-    from the suite, data version, variants and ``config["git_commit"]``.
+    from the suite, data version, variants and ``config["git_commit"]``. ``batch`` sends the
+    OpenAI calls through the Batch API (:mod:`judgekit.models.batch`); ``concurrency``, the
+    cases in flight, is then 10,000 unless given, so that the jobs are large.
 
     Raises:
         RunInterrupted: on Ctrl-C, after marking the run interrupted (finished cases are kept).
@@ -177,6 +186,15 @@ def run_suite(
     """
     from judgekit.aio import run_sync
 
+    if batch:
+        from dataclasses import replace
+
+        from judgekit.models.settings import current_settings
+
+        models = replace(models or current_settings(), batch=True)
+    if concurrency is None:
+        concurrency = BATCH_CONCURRENCY if models is not None and models.batch \
+            else DEFAULT_CONCURRENCY
     if shard is not None and not (resume or retry_errors):
         commit = (config or {}).get("git_commit")
         shard = shard_group(shard, suite.name, suite.data.version, suite.variant_labels,

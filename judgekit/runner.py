@@ -577,6 +577,7 @@ class _Executor:
         if not self.is_async:
             # At most one sync target per worker is running at a time.
             self.threads = _DaemonThreads(n_workers)
+        batch = self._start_batch()
         workers = [asyncio.create_task(self.worker(work)) for _ in range(n_workers)]
         try:
             await asyncio.gather(*workers)
@@ -589,6 +590,26 @@ class _Executor:
             if self.threads is not None:
                 self.threads.close()
                 self.threads = None
+            if batch is not None:
+                from judgekit.models.calls import use_batch
+
+                use_batch(None)
+                await batch.close()
+
+    def _start_batch(self) -> Any:
+        """The run's batch queue under ``--batch`` (None for live calls)."""
+        from judgekit.models.settings import current_settings
+
+        settings = current_settings()
+        if not settings.batch:
+            return None
+        from judgekit.models.batch import BatchSession
+        from judgekit.models.calls import use_batch
+
+        session = BatchSession(self.plan.store, self.plan.run_id, poll_s=settings.batch_poll_s,
+                               on_state=getattr(self.progress, "batch_state", None))
+        use_batch(session)
+        return session
 
 
 async def _together(coros: list[Coroutine[Any, Any, T]]) -> list[T]:

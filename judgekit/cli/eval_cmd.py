@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from judgekit.api import EvalResult, run_suite
+from judgekit.api import BATCH_CONCURRENCY, DEFAULT_CONCURRENCY, EvalResult, run_suite
 from judgekit.cli.sync_cmd import git_commit, langsmith_config, send_run, wants_langsmith
 from judgekit.errors import ConfigError
 from judgekit.models.settings import ModelSettings, settings_for_run
@@ -25,11 +25,16 @@ __all__ = ["model_settings", "run"]
 
 def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> ModelSettings:
     """Model settings from ``[tool.judgekit]`` of the suite's project, overridden by flags."""
+    # Under --batch, --concurrency counts cases waiting on batch jobs; live calls (other
+    # providers) keep the usual ceiling unless it was given.
+    calls = args.concurrency or DEFAULT_CONCURRENCY
     return settings_for_run(
         suite_path.resolve().parent, store.path, cache_file=args.cache_file,
-        cache=args.cache, concurrency=args.concurrency,
-        judge_concurrency=args.judge_concurrency or args.concurrency,
-        judge_model=args.judge_model, timeout_s=args.timeout)
+        cache=args.cache, concurrency=calls,
+        judge_concurrency=args.judge_concurrency or calls,
+        judge_model=args.judge_model, timeout_s=args.timeout,
+        batch=True if getattr(args, "batch", False) else None,
+        batch_poll_s=getattr(args, "batch_poll", None))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         models = model_settings(args, suite_file, store)
         for s in suites:
             result = run_suite(
-                s, store=store, concurrency=args.concurrency, repeat=args.repeat,
+                s, store=store, concurrency=args.concurrency or (
+                    BATCH_CONCURRENCY if models.batch else DEFAULT_CONCURRENCY),
+                repeat=args.repeat,
                 resume=args.resume, retry_errors=args.retry_errors,
                 progress=ConsoleProgress(table_console(stderr=True)),
                 config=config, models=models, shard=shard,

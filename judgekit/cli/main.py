@@ -60,8 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     # A string default goes through _positive_int too: a bad $JUDGEKIT_CONCURRENCY is a usage
     # error (exit 2), not a ValueError traceback while building the parser.
     ev.add_argument("--concurrency", type=_positive_int, metavar="N",
-                    default=os.environ.get("JUDGEKIT_CONCURRENCY") or "8",
-                    help="cases in flight at once (default: $JUDGEKIT_CONCURRENCY or 8)")
+                    default=os.environ.get("JUDGEKIT_CONCURRENCY") or None,
+                    help="cases in flight at once (default: $JUDGEKIT_CONCURRENCY or 8; "
+                         "10000 with --batch)")
     ev.add_argument("--judge-concurrency", type=_positive_int, metavar="N",
                     default=os.environ.get("JUDGEKIT_JUDGE_CONCURRENCY") or None,
                     help="judge calls in flight at once, per endpoint (default: as "
@@ -78,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
                          "the store)")
     ev.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
                     help="time limit of each model call attempt (default 60)")
+    ev.add_argument("--batch", action="store_true",
+                    help="send OpenAI calls through the Batch API (half price, results within "
+                         "24 h); --resume re-attaches to the jobs already submitted")
+    ev.add_argument("--batch-poll", type=_positive_float, metavar="SECONDS",
+                    help="seconds between polls of a batch job (default 30)")
     ev.add_argument("--repeat", type=_positive_int, default=1, metavar="N",
                     help="run every case N times: mean and spread per score")
     ev.add_argument("--resume", metavar="RUN",

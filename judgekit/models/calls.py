@@ -39,7 +39,7 @@ from judgekit.models.settings import (
 from judgekit.types import CallRecord
 
 __all__ = ["bind_loop", "chat", "chat_blocking", "chat_sync", "in_run", "model_for",
-           "reset_runtime", "runtime_cache"]
+           "reset_runtime", "runtime_cache", "use_batch"]
 
 T = TypeVar("T")
 Role = Literal["target", "judge"]
@@ -58,6 +58,8 @@ class _Runtime:
     answered: set[str] = field(default_factory=set)
     #: Models resolved in this settings block, by the spec they were named by.
     models: dict[str | None, ChatModel] = field(default_factory=dict)
+    #: The run's batch queue under ``--batch`` (judgekit.models.batch.BatchSession).
+    batch: Any = None
 
 
 _runtime = _Runtime()
@@ -79,6 +81,12 @@ def reset_runtime() -> None:
 
 
 _runtime_resets.append(reset_runtime)
+
+
+def use_batch(session: Any) -> None:
+    """Send the OpenAI calls of this settings block to ``session`` (a
+    :class:`~judgekit.models.batch.BatchSession`; None: live calls again)."""
+    _runtime.batch = session
 
 
 def bind_loop(loop: asyncio.AbstractEventLoop | None = None) -> None:
@@ -163,7 +171,7 @@ def model_for(spec: Any = None) -> ChatModel:
 
 def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
             reply: ChatResponse | None, latency: float, attempts: int,
-            error: str | None = None) -> float | None:
+            error: str | None = None, batch: bool = False) -> float | None:
     """Record the call on the current case; returns its cost (None: unknown or failed)."""
     name = (reply.model if reply is not None and reply.model else None) or model.model
     cost = None
@@ -175,7 +183,7 @@ def _record(role: Role, model: ChatModel, request: Mapping[str, Any], *,
         # A LangChain model knows who serves it ("openai", "anthropic"): price by that.
         provider = getattr(model, "pricing_provider", None) or model.provider
         cost = cost_usd(provider, name, reply.prompt_tokens, reply.completion_tokens,
-                        reply.cached_tokens)
+                        reply.cached_tokens, batch=batch)
     recording.record_call(CallRecord(
         role=role, score_key=recording.current_score_key(), provider=model.provider,
         model=name, request=request,
@@ -232,6 +240,13 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
                     f"{model.model} in {cache.path}; run once with --cache read-write to "
                     "record it")
 
+    if _runtime.batch is not None:
+        from judgekit.models.openai import OpenAIModel
+
+        if isinstance(model, OpenAIModel):  # other providers have no batch API: live calls
+            return await _batched(_runtime.batch, role, model, msgs, params, request, key,
+                                  sample, cache)
+
     from judgekit.models.limits import RetryPolicy, call_with_retries
 
     async def attempt() -> ChatResponse:
@@ -267,6 +282,29 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
     reply = replace(reply, cache_hit=False)
     cost = _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
     if cache is not None and key is not None:
+        cache.put(key, model.provider, model.model, reply, cost)
+    return reply
+
+
+async def _batched(session: Any, role: Role, model: Any, msgs: list[dict[str, Any]],
+                   params: dict[str, Any], request: Mapping[str, Any], key: str | None,
+                   sample: int, cache: Any) -> ChatResponse:
+    """:func:`chat`'s attempt under ``--batch``: the reply comes from a batch job."""
+    from judgekit.models.batch import batch_body
+
+    if key is None:  # --cache off: the key still names the request in its batch
+        key = cache_key(model.provider, model.endpoint, model.model, msgs, params, sample)
+    began = time.perf_counter()
+    try:
+        reply = await session.call(model, key, batch_body(model, msgs, params))
+    except ModelCallError as exc:
+        _record(role, model, request, reply=None, latency=time.perf_counter() - began,
+                attempts=exc.attempts, error=str(exc))
+        raise
+    reply = replace(reply, cache_hit=False)
+    cost = _record(role, model, request, reply=reply, latency=time.perf_counter() - began,
+                   attempts=1, batch=True)
+    if cache is not None:
         cache.put(key, model.provider, model.model, reply, cost)
     return reply
 

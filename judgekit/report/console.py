@@ -24,6 +24,8 @@ from judgekit.types import CaseResult
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from judgekit.models.batch import BatchState
+
 __all__ = [
     "ConsoleProgress",
     "fmt_cost",
@@ -337,6 +339,24 @@ class ConsoleProgress:
         elif experiment.cost_usd is None:
             status += "  $?"
         self.progress.update(self.tasks[experiment.id], advance=1, status=status)
+
+    def batch_state(self, state: BatchState) -> None:
+        """Show where a batch job is (``--batch``): a bar of its own, or one line per change."""
+        from rich.markup import escape
+
+        # The provider names the job and its status: shown as text, never as markup.
+        line = (f"{state.status} {state.completed}/{state.total}"
+                + (f", {state.failed} failed" if state.failed else ""))
+        if self.progress is None:
+            self.console.print(f" batch {escape(state.batch_id)} ({escape(state.model)}): "
+                               f"{escape(line)}", highlight=False)
+            return
+        task = self.tasks.get(state.batch_id)
+        if task is None:
+            task = self.tasks[state.batch_id] = self.progress.add_task(
+                escape(f"batch {state.batch_id}"), total=state.total or None, status="")
+        self.progress.update(task, completed=state.completed + state.failed,
+                             total=state.total or None, status=escape(state.status))
 
     def finish(self, plan: RunPlan) -> None:
         """Close the bars (they disappear; the table replaces them)."""
