@@ -13,6 +13,11 @@ Usage::
     python -m bench.judged --shards 0               # 100,000 cases, unsharded only
     python -m bench.judged --cases 20000 --shards 4 # also as 4 shards + merge
     python -m bench.judged --cases 2000 --shards 2 --no-save
+    python -m bench.judged --cases 20000 --shards 0 --batch  # through the Batch API
+
+With ``--batch`` the unsharded run is ``eval --batch`` (the server's ``/v1/batches``, which
+answers a job at its first poll): what batch mode costs this machine, and how many jobs a
+run makes.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -91,11 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", type=int, default=100_000)
     ap.add_argument("--shards", type=int, default=4, help="0: the unsharded run only")
     ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--batch", action="store_true",
+                    help="run the unsharded run through the Batch API (eval --batch)")
     ap.add_argument("--no-save", action="store_true", help="do not write bench/results")
     args = ap.parse_args(argv)
     n = args.cases
     result: dict[str, Any] = {"cases": n, "shards": args.shards,
-                              "concurrency": args.concurrency}
+                              "concurrency": args.concurrency, "batch": args.batch}
+    name = f"judged-batch-{n}" if args.batch else f"judged-{n}"
     with Server() as server, tempfile.TemporaryDirectory(prefix="judgekit-judged-") as tmp:
         root = Path(tmp)
         suite, data = _write(root, n)
@@ -104,11 +113,19 @@ def main(argv: list[str] | None = None) -> int:
 
         whole_dir = root / "whole"
         whole_dir.mkdir()
-        whole = run_eval(["eval", str(suite), *conc, "--store", str(whole_dir / "j.db"),
-                          "--json", str(whole_dir / "out.json")], whole_dir, env)
+        batch = ["--batch", "--batch-poll", "0.5"] if args.batch else []
+        whole = run_eval(["eval", str(suite), *(batch or conc), "--store",
+                          str(whole_dir / "j.db"), "--json", str(whole_dir / "out.json")],
+                         whole_dir, env)
         whole["cases_per_s"] = round(n / whole["wall_s"], 1)
         whole["store_mb"] = round((whole_dir / "j.db").stat().st_size / 2**20, 1)
         whole["server_requests"] = server.stats()["chat"]
+        if args.batch:
+            with sqlite3.connect(whole_dir / "j.db") as db:
+                jobs = [len(json.loads(ids)) for (ids,) in db.execute(
+                    "SELECT custom_ids FROM batches ORDER BY created_at")]
+            whole["batch_jobs"] = jobs
+            print(f"batch jobs: {len(jobs)}, requests per job {jobs}", flush=True)
         result["unsharded"] = whole
         print(f"unsharded: {n} cases in {whole['wall_s']} s ({whole['cases_per_s']}/s), "
               f"CPU {whole['cpu_s']} s, peak RSS {whole['peak_rss_mb']} MB, "
@@ -116,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
 
         if not args.shards:
             if not args.no_save:
-                print(f"saved {save(f'judged-{n}', result)}")
+                print(f"saved {save(name, result)}")
             return 0
         stores, shard_runs = [], []
         for i in range(1, args.shards + 1):
