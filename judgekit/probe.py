@@ -43,7 +43,7 @@ from judgekit.agreement import Interval
 from judgekit.errors import ConfigError, EvaluatorError, JudgekitError, RunStopped
 from judgekit.evaluation import Evaluator, get_evaluator
 from judgekit.recording import CaseRecorder, scoring
-from judgekit.runner import _owner, live_owner
+from judgekit.run_owner import _owner, live_owner
 from judgekit.store import RunRow, Store
 from judgekit.types import CaseResult, Example, Score
 
