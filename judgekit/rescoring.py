@@ -28,6 +28,7 @@ from judgekit.evaluation import Evaluator
 from judgekit.evaluator_specs import SuiteEvaluators, parse_evaluator_spec, resolve_evaluators
 from judgekit.goals import Goals
 from judgekit.recording import CaseRecorder, scoring, with_usage
+from judgekit.run_owner import _owner
 from judgekit.runner import (
     ASSERTION_KEY,
     DoneCases,
@@ -35,7 +36,6 @@ from judgekit.runner import (
     Progress,
     RunPlan,
     _CaseWriter,
-    _owner,
     live_owner,
     run_summary_evaluators,
 )

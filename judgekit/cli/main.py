@@ -277,6 +277,21 @@ def _compare_parser(sub: Any, store_help: str) -> None:
     cp.set_defaults(func="judgekit.cli.compare_cmd:compare_runs")
 
 
+def _judge_call_options(p: argparse.ArgumentParser) -> None:
+    """The judge-call options of the commands that re-ask a stored run's judges."""
+    p.add_argument("--judge-model", metavar="MODEL",
+                   help="model for LLM judges that name none (default: "
+                        "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
+    p.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
+                   default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
+                   help="model response cache mode, as for eval (default read-write)")
+    p.add_argument("--cache-file", metavar="PATH",
+                   help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
+                        "the store)")
+    p.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
+                   help="time limit of each judge call attempt (default 60)")
+
+
 def _rescore_parser(sub: Any, store_help: str) -> None:
     rs = sub.add_parser(
         "rescore", help="score a stored run's outputs with new or changed evaluators",
@@ -306,17 +321,7 @@ def _rescore_parser(sub: Any, store_help: str) -> None:
                     default=os.environ.get("JUDGEKIT_JUDGE_CONCURRENCY") or None,
                     help="judge calls in flight at once, per endpoint (default: as "
                          "--concurrency; $JUDGEKIT_JUDGE_CONCURRENCY)")
-    rs.add_argument("--judge-model", metavar="MODEL",
-                    help="model for LLM judges that name none (default: "
-                         "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
-    rs.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
-                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
-                    help="model response cache mode, as for eval (default read-write)")
-    rs.add_argument("--cache-file", metavar="PATH",
-                    help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
-                         "the store)")
-    rs.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
-                    help="time limit of each judge call attempt (default 60)")
+    _judge_call_options(rs)
     rs.add_argument("--strict", action="store_true",
                     help="exit 1 when any check fails, errors or is skipped, not only on goals")
     rs.add_argument("--store", metavar="PATH", help=store_help)
@@ -381,17 +386,7 @@ def _probe_parser(sub: Any, store_help: str) -> None:
     pr.add_argument("--concurrency", type=_positive_int, metavar="N",
                     default=os.environ.get("JUDGEKIT_CONCURRENCY") or "8",
                     help="cases probed at once (default: $JUDGEKIT_CONCURRENCY or 8)")
-    pr.add_argument("--judge-model", metavar="MODEL",
-                    help="model for LLM judges that name none (default: "
-                         "$JUDGEKIT_JUDGE_MODEL or gpt-4o)")
-    pr.add_argument("--cache", choices=("read-write", "off", "refresh", "replay"),
-                    default=os.environ.get("JUDGEKIT_CACHE_MODE") or None,
-                    help="model response cache mode, as for eval (default read-write)")
-    pr.add_argument("--cache-file", metavar="PATH",
-                    help="response cache file (default: $JUDGEKIT_CACHE, or cache.db beside "
-                         "the store)")
-    pr.add_argument("--timeout", type=_positive_float, metavar="SECONDS",
-                    help="time limit of each judge call attempt (default 60)")
+    _judge_call_options(pr)
     pr.add_argument("--json", metavar="FILE", help="write the result as JSON (- = stdout)")
     pr.add_argument("--store", metavar="PATH", help=store_help)
     pr.add_argument("--debug", action="store_true", help="show tracebacks")

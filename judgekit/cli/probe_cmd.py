@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from judgekit.agreement import Interval
-from judgekit.models.settings import settings_for_run
+from judgekit.cli.stored_run import check_json_target, stored_run_settings
 from judgekit.probe import ProbeResult, probe
 from judgekit.report.console import table_console
 from judgekit.store import Store
@@ -66,21 +65,10 @@ def render_probe(result: ProbeResult, console: Console) -> None:
 
 def probe_command(args: argparse.Namespace) -> int:
     """Probe the run's judge, print the table, store it; exit 0 (a bias is a finding)."""
-    if args.json and args.json != "-" and not Path(args.json).parent.exists():
-        from judgekit.errors import ConfigError
-
-        raise ConfigError(f"cannot write {args.json}: directory {Path(args.json).parent} "
-                          "does not exist")
+    check_json_target(args.json)
     console = table_console(stderr=args.json == "-")  # `--json -` owns stdout
     with Store.existing(args.store) as store:
-        original = store.get_run(args.run)
-        suite_file = Path(original.path) if original.path else None
-        project = suite_file.resolve().parent if suite_file and suite_file.is_file() \
-            else Path.cwd()
-        models = settings_for_run(
-            project, store.path, cache_file=args.cache_file, cache=args.cache,
-            concurrency=args.concurrency, judge_concurrency=args.concurrency,
-            judge_model=args.judge_model, timeout_s=args.timeout)
+        models = stored_run_settings(args, store, judge_concurrency=args.concurrency)
         result = probe(args.run, args.judge, store=store, samples=args.samples,
                        limit=args.limit, confidence=args.confidence,
                        n_resamples=args.resamples, seed=args.seed,

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from judgekit.models.settings import settings_for_run
+from judgekit.cli.stored_run import check_json_target, stored_run_settings
 from judgekit.report.console import ConsoleProgress, render_table, table_console
 from judgekit.rescoring import rescore as rescore_run
 from judgekit.store import Store
@@ -15,24 +14,11 @@ __all__ = ["rescore"]
 
 def rescore(args: argparse.Namespace) -> int:
     """Re-score the run, print the new run's table; exit 1 when a goal is missed."""
-    if args.json and args.json != "-" and not Path(args.json).parent.exists():
-        from judgekit.errors import ConfigError
-
-        raise ConfigError(f"cannot write {args.json}: directory {Path(args.json).parent} "
-                          "does not exist")
+    check_json_target(args.json)
     console = table_console(stderr=args.json == "-")  # `--json -` owns stdout
     with Store.existing(args.store) as store:
-        original = store.get_run(args.run)
-        # The original suite's project config (judge model, prices, cache path) applies when
-        # its file is still there; else the current directory's.
-        suite_file = Path(original.path) if original.path else None
-        project = suite_file.resolve().parent if suite_file and suite_file.is_file() \
-            else Path.cwd()
-        models = settings_for_run(
-            project, store.path, cache_file=args.cache_file, cache=args.cache,
-            concurrency=args.concurrency,
-            judge_concurrency=args.judge_concurrency or args.concurrency,
-            judge_model=args.judge_model, timeout_s=args.timeout)
+        models = stored_run_settings(args, store,
+                                     judge_concurrency=args.judge_concurrency or args.concurrency)
         result = rescore_run(
             args.run, args.evaluator, store=store, keep=args.keep, variants=args.variant or (),
             concurrency=args.concurrency, models=models,

@@ -24,8 +24,8 @@ from langsmith_server import LangSmithServer
 from judgekit import dataset, evaluate
 from judgekit.errors import DatasetError
 
-# The module itself: ``judgekit.dataset`` as an attribute is the ``dataset`` factory.
-dataset_module = importlib.import_module("judgekit.dataset")
+# The module itself, whose offline warnings are shown once (``_warned``).
+dataset_module = importlib.import_module("judgekit.dataset_langsmith")
 
 langsmith = pytest.importorskip("langsmith")
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from judgekit import dataset
-from judgekit.dataset import _SeenIds, content_hash
+from judgekit.dataset import content_hash
+from judgekit.dataset_rows import _SeenIds
 from judgekit.errors import DatasetError
 
 

@@ -87,7 +87,7 @@ def test_no_owner_recorded_or_another_host_is_never_live(store: Store) -> None:
 
 HOLDER = """
 import sys, time
-from judgekit.runner import _owner
+from judgekit.run_owner import _owner
 from judgekit.store import Store
 with Store(sys.argv[1]) as store:
     run_id = store.create_run("test_owned", sys.argv[2], _owner(), "0")
@@ -132,7 +132,7 @@ def test_the_owner_record_holds_boot_id_and_start_time_of_this_process(store: St
 @needs_proc
 def test_our_pid_with_another_start_time_is_a_recycled_pid_stale_and_resumable(
         store: Store) -> None:
-    from judgekit.runner import _owner
+    from judgekit.run_owner import _owner
 
     me = _owner()
     run_id = _planned(store, {**me, "started": me["started"] - 1})
@@ -147,7 +147,7 @@ def test_our_pid_with_another_start_time_is_a_recycled_pid_stale_and_resumable(
 @needs_proc
 def test_a_pid_from_an_earlier_boot_is_stale(store: Store,
                                               other_process: subprocess.Popen[bytes]) -> None:
-    from judgekit.runner import _start_ticks
+    from judgekit.run_owner import _start_ticks
 
     run = store.get_run(_planned(store, {
         "pid": other_process.pid, "host": socket.gethostname(),
@@ -159,7 +159,7 @@ def test_a_pid_from_an_earlier_boot_is_stale(store: Store,
 @needs_proc
 def test_a_dead_owner_with_full_identity_is_resumable(
         store: Store, other_process: subprocess.Popen[bytes]) -> None:
-    from judgekit.runner import _boot_id, _start_ticks
+    from judgekit.run_owner import _boot_id, _start_ticks
 
     ident = {"pid": other_process.pid, "host": socket.gethostname(), "boot_id": _boot_id(),
              "started": _start_ticks(other_process.pid)}
