@@ -116,6 +116,10 @@ def chunk_requests(requests: Iterable[BatchRequest], *, max_requests: int = MAX_
     return chunks
 
 
+class _Unreachable(Exception):
+    """Polling a job failed again and again: the job may still run, so nothing is resent."""
+
+
 @dataclass
 class _Call:
     request: BatchRequest
@@ -298,31 +302,21 @@ class BatchSession:
         """Poll ``job`` until it ends, then read its output and error files into it."""
         try:
             client = await job.model.sdk_client()
-            batch, errors, seen = first, 0, None
+            batch = first if first is not None else await self._poll(client, job.batch_id)
+            seen = None
             while True:
-                if batch is not None:
-                    counts = getattr(batch, "request_counts", None)
-                    state = BatchState(
-                        job.batch_id, job.model.model, batch.status,
-                        getattr(counts, "total", None) or total or 0,
-                        getattr(counts, "completed", 0) or 0, getattr(counts, "failed", 0) or 0)
-                    if state != seen:
-                        seen = state
-                        if self.on_state is not None:
-                            self.on_state(state)
-                    if batch.status in TERMINAL:
-                        break
-                    await asyncio.sleep(self.poll_s)
-                try:
-                    batch = await client.batches.retrieve(job.batch_id)
-                    errors = 0
-                except Exception as exc:
-                    errors += 1
-                    if errors >= _MAX_POLL_ERRORS:
-                        job.status, job.error = "unreachable", str(_sdk_error(exc, "polling"))
-                        return
-                    batch = None
-                    await asyncio.sleep(self.poll_s)
+                counts = getattr(batch, "request_counts", None)
+                state = BatchState(
+                    job.batch_id, job.model.model, batch.status,
+                    getattr(counts, "total", None) or total or 0,
+                    getattr(counts, "completed", 0) or 0, getattr(counts, "failed", 0) or 0)
+                if state != seen and self.on_state is not None:
+                    self.on_state(state)
+                seen = state
+                if batch.status in TERMINAL:
+                    break
+                await asyncio.sleep(self.poll_s)
+                batch = await self._poll(client, job.batch_id)
             job.status = batch.status
             job.error = _batch_errors(batch)
             for file_id in (batch.output_file_id, batch.error_file_id):
@@ -330,10 +324,28 @@ class BatchSession:
                     content = await client.files.content(file_id)
                     _read_lines(content.text, job.replies)
             self.store.update_batch(job.batch_id, batch.status)
+        except _Unreachable as exc:
+            job.status, job.error = "unreachable", str(exc)
         except Exception as exc:  # a reply we cannot read: every call of the job says so
             job.status, job.error = "unreadable", str(_sdk_error(exc, "reading the results"))
         finally:
             job.done.set()
+
+    async def _poll(self, client: Any, batch_id: str) -> Any:
+        """``batches.retrieve``, tried up to :data:`_MAX_POLL_ERRORS` times a poll apart.
+
+        Raises:
+            _Unreachable: every try failed.
+        """
+        attempt = 1
+        while True:
+            try:
+                return await client.batches.retrieve(batch_id)
+            except Exception as exc:
+                if attempt >= _MAX_POLL_ERRORS:
+                    raise _Unreachable(str(_sdk_error(exc, "polling"))) from exc
+                attempt += 1
+                await asyncio.sleep(self.poll_s)
 
     async def close(self) -> None:
         """Stop polling (a stopped run's jobs stay in the store for ``--resume``)."""
