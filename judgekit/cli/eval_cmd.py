@@ -33,8 +33,7 @@ def model_settings(args: argparse.Namespace, suite_path: Path, store: Store) -> 
         cache=args.cache, concurrency=calls,
         judge_concurrency=args.judge_concurrency or calls,
         judge_model=args.judge_model, timeout_s=args.timeout,
-        batch=True if getattr(args, "batch", False) else None,
-        batch_poll_s=getattr(args, "batch_poll", None))
+        batch=args.batch or None, batch_poll_s=args.batch_poll)
 
 
 def run(args: argparse.Namespace) -> int:
