@@ -120,57 +120,65 @@ def _goal_cell(goal: Mapping[str, Any]) -> Text:
                 style="green" if g.met else "red")
 
 
-def render_table(store: Store, run_id: str, suite: str, rows: Sequence[ExperimentRow],
-                 console: Console, *, show_hints: bool = True) -> None:
-    """Print the comparison (a row per variant, or a column per variant when that is too wide
-    for the terminal) and its footnotes."""
+# skip reason -> (score keys, variant labels) it skipped
+_Footnotes = dict[str, tuple[list[str], list[str]]]
+_METRIC_COLUMNS = ("pass", "errors", "cost/1k", "p50", "p99")
+
+
+def _skipped_cell(footnotes: _Footnotes, reason: str, *, score: str = "",
+                  variant: str = "") -> Text:
+    """A ``skipped¹`` cell, recording the score or variant under the reason's footnote."""
+    # One footnote per distinct fix ("set OPENAI_API_KEY ..."), naming every score and
+    # variant it skipped, so a missing key reads as one line however many there are.
+    scores, variants = footnotes.setdefault(reason, ([], []))
+    for names, name in ((scores, score), (variants, variant)):
+        if name and name not in names:
+            names.append(name)
+    return Text(f"skipped{_sup(list(footnotes).index(reason) + 1)}", style="yellow")
+
+
+def _score_cell(store: Store, row: ExperimentRow, key: str, entry: Mapping[str, Any] | None,
+                footnotes: _Footnotes) -> Text | str:
+    """One variant's cell for score ``key``: mean ± std with its unscored and error counts."""
+    if entry is None:
+        return "–"
+    n_skipped, n_unscored = entry.get("n_skipped", 0), entry.get("n_unscored", 0)
+    if entry.get("mean") is None and n_skipped:
+        return _skipped_cell(footnotes, _skip_reason(store, row.id, key) or "skipped", score=key)
+    text = fmt_score(entry.get("mean"))
+    if entry.get("std") is not None:
+        text += f" ±{fmt_score(entry['std'])}"
+    if n_unscored:
+        text += f" ({n_unscored} ?)"
+    if entry.get("n_error"):
+        # The mean is over ok verdicts; say how many cases it could not include.
+        text += f" ({entry['n_error']} err)"
+    return text
+
+
+def _table_columns(store: Store, rows: Sequence[ExperimentRow],
+                   footnotes: _Footnotes) -> tuple[dict[str, list[Any]], int]:
+    """Every column's cells, one per variant in variant order, and the unscored total."""
     keys = _score_keys(rows)
-    # skip reason -> (score keys, variant labels) it skipped
-    footnotes: dict[str, tuple[list[str], list[str]]] = {}
     unscored_total = 0
-    # columns[name] = one cell per variant, in variant order.
     columns: dict[str, list[Any]] = {key: [] for key in keys}
-    for name in ("pass", "errors", "cost/1k", "p50", "p99"):
+    for name in _METRIC_COLUMNS:
         columns[name] = []
-
-    def skipped_cell(reason: str, *, score: str = "", variant: str = "") -> Text:
-        # One footnote per distinct fix ("set OPENAI_API_KEY ..."), naming every score and
-        # variant it skipped, so a missing key reads as one line however many there are.
-        scores, variants = footnotes.setdefault(reason, ([], []))
-        for names, name in ((scores, score), (variants, variant)):
-            if name and name not in names:
-                names.append(name)
-        return Text(f"skipped{_sup(list(footnotes).index(reason) + 1)}", style="yellow")
-
     for row in rows:
         summary = row.summary or {}
         if summary.get("skipped"):
-            cell = skipped_cell(summary["skipped"], variant=row.variant_label)
+            cell = _skipped_cell(footnotes, summary["skipped"], variant=row.variant_label)
             for key in keys:
                 columns[key].append(cell)
-            for name in ("pass", "errors", "cost/1k", "p50", "p99"):
+            for name in _METRIC_COLUMNS:
                 columns[name].append("–")
             continue
         for key in keys:
             entry = summary.get("scores", {}).get(key)
-            if entry is None:
-                columns[key].append("–")
-                continue
-            n_skipped, n_unscored = entry.get("n_skipped", 0), entry.get("n_unscored", 0)
-            if entry.get("mean") is None and n_skipped:
-                columns[key].append(skipped_cell(
-                    _skip_reason(store, row.id, key) or "skipped", score=key))
-                continue
-            text = fmt_score(entry.get("mean"))
-            if entry.get("std") is not None:
-                text += f" ±{fmt_score(entry['std'])}"
-            if n_unscored:
-                text += f" ({n_unscored} ?)"
-                unscored_total += n_unscored
-            if entry.get("n_error"):
-                # The mean is over ok verdicts; say how many cases it could not include.
-                text += f" ({entry['n_error']} err)"
-            columns[key].append(text)
+            columns[key].append(_score_cell(store, row, key, entry, footnotes))
+            if entry is not None and not (entry.get("mean") is None
+                                          and entry.get("n_skipped", 0)):
+                unscored_total += entry.get("n_unscored", 0)
         cost = summary.get("cost_usd", {})
         latency = summary.get("latency_s", {})
         n_err = summary.get("n_errors", 0)
@@ -179,41 +187,48 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
         columns["cost/1k"].append(fmt_cost(cost.get("per_1k_cases")))
         columns["p50"].append(fmt_latency(latency.get("p50")))
         columns["p99"].append(fmt_latency(latency.get("p99")))
-    title = f"{suite} (run {run_id})"
-    wide = Table(header_style="bold", box=None, pad_edge=False)
-    wide.add_column("variant", no_wrap=True)
+    return columns, unscored_total
+
+
+def _wide_table(rows: Sequence[ExperimentRow], columns: dict[str, list[Any]]) -> Table:
+    """A row per variant, a column per metric, and the goals at the end."""
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    table.add_column("variant", no_wrap=True)
     for name in columns:
-        wide.add_column(name, justify="right", no_wrap=True)
-    wide.add_column("goals", no_wrap=True)
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("goals", no_wrap=True)
     for i, row in enumerate(rows):
         goals = row.goal_results or []
-        wide.add_row(row.variant_label, *(cells[i] for cells in columns.values()),
-                     Text("  ").join(fmt_goal(g) for g in goals) if goals else Text("–"))
-    table = wide
-    natural = Measurement.get(console, console.options.update_width(100_000), wide).maximum
-    if natural > console.width:
-        # Too many scores to read across: metrics down the side, variants across the top.
-        table = Table(header_style="bold", box=None, pad_edge=False)
-        table.add_column("", no_wrap=True)
+        table.add_row(row.variant_label, *(cells[i] for cells in columns.values()),
+                      Text("  ").join(fmt_goal(g) for g in goals) if goals else Text("–"))
+    return table
+
+
+def _tall_table(rows: Sequence[ExperimentRow], columns: dict[str, list[Any]]) -> Table:
+    """Metrics and goals down the side, variants across the top."""
+    table = Table(header_style="bold", box=None, pad_edge=False)
+    table.add_column("", no_wrap=True)
+    for row in rows:
+        table.add_column(row.variant_label, justify="right", no_wrap=True)
+    for name, cells in columns.items():
+        table.add_row(name, *cells)
+    goal_labels: list[str] = []
+    for row in rows:
+        for g in row.goal_results or []:
+            if _goal_label(g) not in goal_labels:
+                goal_labels.append(_goal_label(g))
+    for label in goal_labels:
+        goal_cells: list[Any] = []
         for row in rows:
-            table.add_column(row.variant_label, justify="right", no_wrap=True)
-        for name, cells in columns.items():
-            table.add_row(name, *cells)
-        goal_labels: list[str] = []
-        for row in rows:
-            for g in row.goal_results or []:
-                if _goal_label(g) not in goal_labels:
-                    goal_labels.append(_goal_label(g))
-        for label in goal_labels:
-            cells = []
-            for row in rows:
-                match = [g for g in row.goal_results or [] if _goal_label(g) == label]
-                cells.append(_goal_cell(match[0]) if match else "–")
-            table.add_row(Text(f"goal {label}", style="bold"), *cells)
-    console.print()
-    console.print(Text(title, style="bold"))
-    console.print(table)
-    console.print()
+            match = [g for g in row.goal_results or [] if _goal_label(g) == label]
+            goal_cells.append(_goal_cell(match[0]) if match else "–")
+        table.add_row(Text(f"goal {label}", style="bold"), *goal_cells)
+    return table
+
+
+def _print_footnotes(store: Store, run_id: str, rows: Sequence[ExperimentRow],
+                     console: Console, footnotes: _Footnotes, unscored_total: int) -> None:
+    """The lines under the table explaining its skipped, ``?``, ``(n ?)`` and error cells."""
     for i, (reason, (scores, variants)) in enumerate(footnotes.items(), start=1):
         console.print(f" {_sup(i)} skipped {_skipped_names(scores, variants)} — {reason}",
                       highlight=False)
@@ -230,6 +245,24 @@ def render_table(store: Store, run_id: str, suite: str, rows: Sequence[Experimen
         redo = store.get_run(run_id).rescore_of or run_id
         console.print(f" errors: cases whose target raised — `judgekit show {run_id} --errors`;"
                       f" redo them with `--retry-errors {redo}`", highlight=False)
+
+
+def render_table(store: Store, run_id: str, suite: str, rows: Sequence[ExperimentRow],
+                 console: Console, *, show_hints: bool = True) -> None:
+    """Print the comparison (a row per variant, or a column per variant when that is too wide
+    for the terminal) and its footnotes."""
+    footnotes: _Footnotes = {}
+    columns, unscored_total = _table_columns(store, rows, footnotes)
+    table = _wide_table(rows, columns)
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    if natural > console.width:
+        # Too many scores to read across: metrics down the side, variants across the top.
+        table = _tall_table(rows, columns)
+    console.print()
+    console.print(Text(f"{suite} (run {run_id})", style="bold"))
+    console.print(table)
+    console.print()
+    _print_footnotes(store, run_id, rows, console, footnotes, unscored_total)
     if show_hints:
         console.print(f" Stored in {store.path} · `judgekit show {run_id}`", highlight=False)
 
