@@ -269,8 +269,8 @@ class CaseResult:
 
 def evolve(obj: _T, **changes: Any) -> _T:
     """:func:`dataclasses.replace` for fields no ``__post_init__`` rule reads (a score's key or
-    usage): the copy takes the other fields as they are, without ``__init__``, in a fifth of
-    the time (a judged score is copied twice per case). Internal: not checked, not exported.
+    usage), without running ``__init__``: a judged score is copied twice per case, and this
+    is worth 3-4% of a cached re-run (bench/README: issue 19). Internal: not exported.
     """
     new = object.__new__(type(obj))
     new.__dict__.update(obj.__dict__, **changes)

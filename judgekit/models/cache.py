@@ -204,10 +204,10 @@ class ResponseCache:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
         with self._lock:  # _guard's work, inline: this runs once per model call
             try:
-                # Lookups share a read transaction for up to snapshot_s: a transaction per
-                # lookup took two file locks and a stat each, 40 % of a lookup's time. Any
-                # write ends it first, and so does the clock: another process's new entries
-                # are seen within snapshot_s, as a call's reply takes longer than that.
+                # Lookups share a read transaction for up to snapshot_s: each transaction
+                # takes two file locks and a stat. Any write ends it first, and so does the
+                # clock: another process's new entries are seen within snapshot_s, as a
+                # call's reply takes longer than that.
                 if self.snapshot_s:
                     now = time.monotonic()
                     if now >= self._snapshot_until:
