@@ -186,7 +186,7 @@ class Score:
         }
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class CallRecord:
     """One model call made while producing a case (by the target) or a score (by a judge)."""
 
@@ -207,24 +207,6 @@ class CallRecord:
     error: str | None = None
     #: Wall-clock (epoch seconds) start of the call, so traces can place it in time.
     started_at: float = 0.0
-
-    def __init__(self, role: Literal["target", "judge"], provider: str, model: str,
-                 request: Mapping[str, Any], response_text: str | None,
-                 finish_reason: str | None = None, prompt_tokens: int = 0,
-                 completion_tokens: int = 0, cached_tokens: int = 0,
-                 cost_usd: float | None = None, latency_s: float = 0.0, attempts: int = 1,
-                 cache_hit: bool = False, score_key: str | None = None,
-                 error: str | None = None, started_at: float = 0.0) -> None:
-        # Written out, as one __dict__ update: the generated __init__ of a frozen class sets
-        # each of the sixteen fields through object.__setattr__, and every model call makes a
-        # record (3 % of a cached re-run). tests/core/test_types.py keeps it to the fields.
-        self.__dict__.update(
-            role=role, provider=provider, model=model, request=request,
-            response_text=response_text, finish_reason=finish_reason,
-            prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-            cached_tokens=cached_tokens, cost_usd=cost_usd, latency_s=latency_s,
-            attempts=attempts, cache_hit=cache_hit, score_key=score_key, error=error,
-            started_at=started_at)
 
     @property
     def paid_usd(self) -> float | None:
@@ -287,8 +269,8 @@ class CaseResult:
 
 def evolve(obj: _T, **changes: Any) -> _T:
     """:func:`dataclasses.replace` for fields no ``__post_init__`` rule reads (a score's key or
-    usage): the copy takes the other fields as they are, without ``__init__``, in a fifth of
-    the time (a judged score is copied twice per case). Internal: not checked, not exported.
+    usage), without running ``__init__``: a judged score is copied twice per case, and this
+    is worth 3-4% of a cached re-run (bench/README: issue 19). Internal: not exported.
     """
     new = object.__new__(type(obj))
     new.__dict__.update(obj.__dict__, **changes)

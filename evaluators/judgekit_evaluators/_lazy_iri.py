@@ -22,7 +22,7 @@ soon as jsonschema is imported, so a later ``import rfc3987_syntax`` gets the re
 other attributes, if anyone reaches them through the stand-in, come from the real module).
 
 Nothing is done when jsonschema or rfc3987_syntax is already imported (the cost is paid), or
-when rfc3987_syntax is not installed (jsonschema then has no iri checker, as before).
+when rfc3987_syntax is not installed (jsonschema then has no iri checker).
 """
 
 from __future__ import annotations

@@ -174,9 +174,9 @@ def _plain_verdict(text: str, kind: str) -> Verdict | None:
     CORRECT", "[[PASS]]") and holds nothing else the parsers look at (no other GRADE or
     bracket, no code, no JSON, no character outside ASCII); None for any other reply.
 
-    What the parsers return for such a reply, at a fifth of the cost: most replies of a
-    judge following its prompt look like this. tests/evaluators/test_verdicts.py checks it
-    against the full parsers.
+    What the parsers return for such a reply, far cheaper: most replies of a judge following
+    its prompt look like this (bench/README: issue 19). tests/evaluators/test_verdicts.py
+    checks it against the full parsers.
     """
     last_lines = _PLAIN_LAST.get(kind)
     if last_lines is None:

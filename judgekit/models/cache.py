@@ -80,7 +80,7 @@ def cache_key(provider: str, endpoint: str, model: str, messages: Sequence[Messa
     return hashlib.sha256(canonical(payload, default=_jsonable)).hexdigest()
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True)
 class CachedResponse(ChatResponse):
     """A reply read from the cache, with what the call cost when it was made.
 
@@ -95,19 +95,6 @@ class CachedResponse(ChatResponse):
     cost_usd: float | None = None
     priced: bool = False
     raw: Mapping[str, Any] | None = field(default=None, compare=False)  # a dict: unhashable
-
-    def __init__(self, text: str, finish_reason: str | None = None, prompt_tokens: int = 0,
-                 completion_tokens: int = 0, cached_tokens: int = 0, model: str | None = None,
-                 headers: Mapping[str, str] | None = None, cache_hit: bool = False,
-                 cost_usd: float | None = None, priced: bool = False,
-                 raw: Mapping[str, Any] | None = None) -> None:
-        # One __dict__ update, not ten object.__setattr__ calls: every cache hit makes one
-        # (see CallRecord). tests/models/test_cache.py keeps it to the fields.
-        self.__dict__.update(
-            text=text, finish_reason=finish_reason, prompt_tokens=prompt_tokens,
-            completion_tokens=completion_tokens, cached_tokens=cached_tokens, model=model,
-            headers={} if headers is None else headers, cache_hit=cache_hit,
-            cost_usd=cost_usd, priced=priced, raw=raw)
 
 
 @dataclass(frozen=True)
@@ -217,10 +204,10 @@ class ResponseCache:
         """The stored reply for ``key`` (with ``cache_hit=True``), or None."""
         with self._lock:  # _guard's work, inline: this runs once per model call
             try:
-                # Lookups share a read transaction for up to snapshot_s: a transaction per
-                # lookup took two file locks and a stat each, 40 % of a lookup's time. Any
-                # write ends it first, and so does the clock: another process's new entries
-                # are seen within snapshot_s, as a call's reply takes longer than that.
+                # Lookups share a read transaction for up to snapshot_s: each transaction
+                # takes two file locks and a stat. Any write ends it first, and so does the
+                # clock: another process's new entries are seen within snapshot_s, as a
+                # call's reply takes longer than that.
                 if self.snapshot_s:
                     now = time.monotonic()
                     if now >= self._snapshot_until:

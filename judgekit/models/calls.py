@@ -25,8 +25,8 @@ from judgekit import recording
 from judgekit.errors import CacheMissError, EndpointUnreachable, ModelCallError, ModelNotConfigured
 from judgekit.models.base import ChatModel, ChatResponse, Message
 
-# Not lazy: every call asks the cache first, and an import statement per call was a tenth of
-# a cached call (sqlite3 and orjson are loaded by the store anyway).
+# Not lazy: every call asks the cache first, so an import inside the call would run per call
+# (sqlite3 and orjson are loaded by the store anyway).
 from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, default_cache_path
 from judgekit.models.registry import get_model
 from judgekit.models.settings import (

@@ -12,11 +12,9 @@ import json
 import os
 import secrets
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
-
-import orjson
 
 from judgekit._json import dumps, loads
 from judgekit.store import ExperimentRow, RunRow, Store
@@ -42,14 +40,12 @@ def case_json(case: CaseResult) -> dict[str, Any]:
     }
 
 
-def _stored_case_json(row: tuple[Any, ...], scores: Sequence[tuple[Any, ...]],
-                      text: Callable[[str | None], Any]) -> dict[str, Any]:
-    """:func:`case_json` of a stored case, from its rows (:meth:`Store.iter_case_rows`);
-    ``text`` turns stored JSON text into the value to hold (parsed, or kept as it is)."""
+def _stored_case_json(row: tuple[Any, ...], scores: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    """:func:`case_json` of a stored case, from its rows (:meth:`Store.iter_case_rows`)."""
     return {
         "example_id": row[1],
         "repetition": row[2],
-        "outputs": text(row[3]),
+        "outputs": _parsed(row[3]),
         "error": None if not row[4] else {"type": row[4], "message": row[5] or ""},
         # Worked out from the scores, as CaseResult.passed is: a comparison's verdict is
         # added to a case after the case's row was written.
@@ -59,18 +55,13 @@ def _stored_case_json(row: tuple[Any, ...], scores: Sequence[tuple[Any, ...]],
                   "cost_usd": row[13], "calls": row[14] or 0},
         "scores": [{"key": s[0], "score": s[1], "value": s[2],
                     "passed": None if s[3] is None else bool(s[3]), "status": s[4],
-                    "comment": s[5], "metadata": text(s[6]) if s[6] else {}}
+                    "comment": s[5], "metadata": _parsed(s[6]) if s[6] else {}}
                    for s in scores],
     }
 
 
 def _parsed(stored: str | None) -> Any:
     return None if stored is None else loads(stored)
-
-
-def _kept(stored: str | None) -> Any:
-    # Stored JSON goes into the written line as it is: no parse, no second encoding.
-    return None if stored is None else orjson.Fragment(stored)
 
 
 class StoredCases(list[dict[str, Any]]):
@@ -88,15 +79,8 @@ class StoredCases(list[dict[str, Any]]):
                                      (experiment_id,)).fetchone()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
-        return (_stored_case_json(row, scores, _parsed)
+        return (_stored_case_json(row, scores)
                 for row, scores in self.store.iter_case_rows(self.experiment_id))
-
-    def lines(self) -> Iterator[str]:
-        """Each case as one line of compact JSON, its stored JSON copied in unparsed."""
-        for row, scores in self.store.iter_case_rows(self.experiment_id):
-            # orjson itself: what SQLite hands back (64-bit ints, text, floats) it always
-            # encodes, and the fallback in judgekit._json could not copy a Fragment in.
-            yield orjson.dumps(_stored_case_json(row, scores, _kept), default=repr).decode()
 
     def __len__(self) -> int:
         return int(self.n)
@@ -205,8 +189,7 @@ def _write_chunks(f: Any, text: str, lists: list[Any], mark_text: str) -> None:
         indent = " " * (at - text.rindex("\n", 0, at) - 1 - len('"cases": '))
         f.write(text[pos:at])
         sep, buf = "[\n", []
-        lines = cases.lines() if isinstance(cases, StoredCases) else map(dumps, cases)
-        for line in lines:
+        for line in map(dumps, cases):
             buf.append(f"{sep}{indent}  {line}")
             sep = ",\n"
             if len(buf) == 500:
