@@ -48,6 +48,8 @@ __all__ = [
 
 Weights = Literal["linear", "quadratic"]
 Label = str | float
+# Each labelled case's verdict (None: the judge gave none) and its annotators' marks.
+_Rated = list[tuple[Label | None, dict[str, Label]]]
 
 
 class AgreementError(ConfigError):
@@ -237,6 +239,40 @@ def compute_agreement(
     if ordinal and weights is None:
         weights = "quadratic"
 
+    judged, humans, rated, names, counts = _pairs(cases, judge, human, ordinal)
+    if not judged:
+        raise NoLabelledPairs(_no_pairs(judge, human, counts, len(cases)))
+
+    from sklearn.metrics import confusion_matrix
+
+    labels = tuple(sorted(set(judged) | set(humans), key=lambda v: (isinstance(v, str), v)))
+    per_annotator: tuple[AnnotatorAgreement, ...] = ()
+    if len(names) > 1:
+        per_annotator = tuple(_against(name, rated, labels, weights) for name in names)
+    acc, acc_ci, kappa, kappa_ci = _with_intervals(judged, humans, labels, weights, confidence,
+                                                   n_resamples, seed)
+    alpha_humans = alpha_with_judge = None
+    if len(names) > 1:
+        alpha_humans = _alpha(rated, names, labels, ordinal, with_judge=False)
+        alpha_with_judge = _alpha(rated, names, labels, ordinal, with_judge=True)
+    matrix = confusion_matrix(humans, judged, labels=list(labels))
+    return Agreement(
+        judge=judge, human=human, scale="ordinal" if ordinal else "nominal", weights=weights,
+        labels=labels, n_pairs=len(judged), n_unscored=counts["unscored"],
+        n_no_verdict=counts["no_verdict"], n_unlabelled=counts["unlabelled"],
+        n_no_consensus=counts["no_consensus"], accuracy=acc, accuracy_ci=acc_ci, kappa=kappa,
+        kappa_ci=kappa_ci, confusion=tuple(tuple(int(x) for x in row) for row in matrix),
+        annotators=names, per_annotator=per_annotator, alpha_humans=alpha_humans,
+        alpha_with_judge=alpha_with_judge, experiment_id=experiment_id, variant=variant,
+    )
+
+
+
+def _pairs(cases: Sequence[LabelledCase], judge: str, human: str, ordinal: bool,
+           ) -> tuple[list[Label], list[Label], _Rated, tuple[str, ...], Counter[str]]:
+    """The judge's verdicts and the human consensus of each case that has both; every
+    labelled case's verdict and marks (for α); the annotators; and why cases were left out."""
+
     def label(value: Any, where: str) -> Label | None:
         text = normalise_label(value)
         return None if text is None else _ordinal(text, where) if ordinal else text
@@ -244,7 +280,7 @@ def compute_agreement(
     counts = Counter[str]()
     judged: list[Label] = []
     humans: list[Label] = []
-    rated: list[tuple[Label | None, dict[str, Label]]] = []  # per labelled case, for α
+    rated: _Rated = []
     annotators: dict[str, None] = {}
     for c in cases:
         marks: dict[str, Label] = {}
@@ -267,32 +303,7 @@ def compute_agreement(
             continue
         judged.append(verdict)
         humans.append(agreed)
-    if not judged:
-        raise NoLabelledPairs(_no_pairs(judge, human, counts, len(cases)))
-
-    from sklearn.metrics import confusion_matrix
-
-    labels = tuple(sorted(set(judged) | set(humans), key=lambda v: (isinstance(v, str), v)))
-    names = tuple(annotators)
-    per_annotator: tuple[AnnotatorAgreement, ...] = ()
-    if len(names) > 1:
-        per_annotator = tuple(_against(name, rated, labels, weights) for name in names)
-    acc, acc_ci, kappa, kappa_ci = _with_intervals(judged, humans, labels, weights, confidence,
-                                                   n_resamples, seed)
-    alpha_humans = alpha_with_judge = None
-    if len(names) > 1:
-        alpha_humans = _alpha(rated, names, labels, ordinal, with_judge=False)
-        alpha_with_judge = _alpha(rated, names, labels, ordinal, with_judge=True)
-    matrix = confusion_matrix(humans, judged, labels=list(labels))
-    return Agreement(
-        judge=judge, human=human, scale="ordinal" if ordinal else "nominal", weights=weights,
-        labels=labels, n_pairs=len(judged), n_unscored=counts["unscored"],
-        n_no_verdict=counts["no_verdict"], n_unlabelled=counts["unlabelled"],
-        n_no_consensus=counts["no_consensus"], accuracy=acc, accuracy_ci=acc_ci, kappa=kappa,
-        kappa_ci=kappa_ci, confusion=tuple(tuple(int(x) for x in row) for row in matrix),
-        annotators=names, per_annotator=per_annotator, alpha_humans=alpha_humans,
-        alpha_with_judge=alpha_with_judge, experiment_id=experiment_id, variant=variant,
-    )
+    return judged, humans, rated, tuple(annotators), counts
 
 
 def _no_pairs(judge: str, human: str, counts: Counter[str], n: int) -> str:

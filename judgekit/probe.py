@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -275,45 +275,18 @@ def probe(
 def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
            confidence: float, n_resamples: int, seed: int, concurrency: int,
            models: ModelSettings | None) -> ProbeResult:
-    from judgekit._version import __version__
     from judgekit.aio import run_sync
 
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
-        raise ConfigError(f"--samples must be a whole number of at least 2, got {samples!r}")
-    if limit is not None and limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {limit}")
-    if not 0 < confidence < 1:
-        raise ConfigError(f"--confidence must be between 0 and 1, got {confidence}")
-    if concurrency < 1:
-        raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+    _check_options(samples, limit, confidence, concurrency)
     original = store.get_run(ref)
     owner = live_owner(original) if original.status == "running" else None
     if owner is not None:
         raise ConfigError(f"run {original.id} cannot be probed: it is still running "
                           f"(process {owner})")
-    spec = _judge_spec(store, original, key)
-    base = _build(spec)
-    if not base.judge:
-        raise ConfigError(f"--judge {key}: {spec.get('name')} is not an LLM judge; probe "
-                          "one whose verdict comes from a model")
-    if base.summary or base.against is not None or spec.get("name") == "pairwise":
-        raise ConfigError(f"--judge {key}: a pairwise judge already asks both orders (its "
-                          "scores' order_agreement is the swap consistency); probe a "
-                          "single-answer judge")
+    spec, base = _probed_judge(store, original, key)
     temperature = spec.get("args", {}).get("temperature")
     sampler = _build(spec, samples=samples)
-    cases: list[tuple[Example, CaseResult]] = []
-    by_variant: list[tuple[str, dict[tuple[str, int], tuple[Example, CaseResult]]]] = []
-    for row in store.experiments(original.id):
-        examples = {e.id: e for e in store.examples(row.dataset_version)}
-        mine: dict[tuple[str, int], tuple[Example, CaseResult]] = {}
-        for case in store.iter_cases(row.id):
-            example = examples.get(case.example_id)
-            if case.error is not None or example is None:
-                continue  # no outputs to judge (the target raised or skipped)
-            cases.append((example, case))
-            mine[(case.example_id, case.repetition)] = (example, case)
-        by_variant.append((row.variant_label, mine))
+    cases, by_variant = _judged_cases(store, original)
     if limit is not None:
         cases = cases[:limit]
     if not cases:
@@ -349,12 +322,67 @@ def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
     result = ProbeResult(run_id="", probe_of=original.id, judge=key, evaluator=spec,
                          n_cases=len(cases), verbosity=verbosity, stability=stability,
                          position=position, confidence=confidence, seed=seed)
+    return _saved(store, original, result)
+
+
+_Judged = tuple[Example, CaseResult]
+
+
+def _check_options(samples: int, limit: int | None, confidence: float,
+                   concurrency: int) -> None:
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
+        raise ConfigError(f"--samples must be a whole number of at least 2, got {samples!r}")
+    if limit is not None and limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {limit}")
+    if not 0 < confidence < 1:
+        raise ConfigError(f"--confidence must be between 0 and 1, got {confidence}")
+    if concurrency < 1:
+        raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
+
+
+def _probed_judge(store: Store, original: RunRow, key: str) -> tuple[dict[str, Any], Evaluator]:
+    """The stored spec of the judge behind ``key`` and the judge built from it, if it is a
+    single-answer LLM judge (the only kind the probes apply to)."""
+    spec = _judge_spec(store, original, key)
+    base = _build(spec)
+    if not base.judge:
+        raise ConfigError(f"--judge {key}: {spec.get('name')} is not an LLM judge; probe "
+                          "one whose verdict comes from a model")
+    if base.summary or base.against is not None or spec.get("name") == "pairwise":
+        raise ConfigError(f"--judge {key}: a pairwise judge already asks both orders (its "
+                          "scores' order_agreement is the swap consistency); probe a "
+                          "single-answer judge")
+    return spec, base
+
+
+def _judged_cases(store: Store, original: RunRow,
+                  ) -> tuple[list[_Judged], list[tuple[str, dict[tuple[str, int], _Judged]]]]:
+    """Every case with outputs, in run order, and per variant the same keyed by
+    (example, repetition) for the position probe's pairs."""
+    cases: list[_Judged] = []
+    by_variant: list[tuple[str, dict[tuple[str, int], _Judged]]] = []
+    for row in store.experiments(original.id):
+        examples = {e.id: e for e in store.examples(row.dataset_version)}
+        mine: dict[tuple[str, int], _Judged] = {}
+        for case in store.iter_cases(row.id):
+            example = examples.get(case.example_id)
+            if case.error is not None or example is None:
+                continue  # no outputs to judge (the target raised or skipped)
+            cases.append((example, case))
+            mine[(case.example_id, case.repetition)] = (example, case)
+        by_variant.append((row.variant_label, mine))
+    return cases, by_variant
+
+
+def _saved(store: Store, original: RunRow, result: ProbeResult) -> ProbeResult:
+    """Store the probe as a completed run of its own; the result with that run's id."""
+    from judgekit._version import __version__
+
     body = result.to_dict()
     del body["run_id"]
     run_id = store.create_run(original.suite, original.path,
                               {"probe_of": original.id, "probe": body, **_owner()},
                               __version__)
     store.finish_run(run_id, "complete")
-    return ProbeResult(**{**asdict(result), "run_id": run_id, "verbosity": verbosity,
-                          "stability": stability, "position": position})
+    return replace(result, run_id=run_id)
 

@@ -310,9 +310,6 @@ def rescore(
 def _rescore(store: Store, ref: str, specs: Sequence[Any], *, keep: bool,
              variants: Sequence[str], concurrency: int, models: ModelSettings | None,
              progress: Progress | None, config: Mapping[str, Any] | None) -> RescoreResult:
-    from judgekit._version import __version__
-    from judgekit.aio import run_sync
-
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
     if not specs:
@@ -347,6 +344,24 @@ def _rescore(store: Store, ref: str, specs: Sequence[Any], *, keep: bool,
                   evaluators=evs)
     suite.goals = goals  # after construction: a kept score's goal names no new evaluator
     suite.path = Path(original.path) if original.path else None
+    run_id, plans, originals = _new_rescore_run(store, original, rows, evs, keep, goals, notes,
+                                                concurrency, config)
+    plan = RunPlan(run_id, suite, store, plans, suite.data.examples, first.repeat, concurrency)
+    rescorer = _Rescorer(plan, originals, [e for e in evs if not e.summary and e.against is None],
+                         examples, keep, progress)
+    result_rows = _run_rescorer(rescorer, models, original.id, sum(r.n_expected for r in rows))
+    qualname = f"{original.path}::{original.suite}" if original.path else original.suite
+    base = EvalResult(store, store.get_run(run_id), result_rows, qualname)
+    return RescoreResult(base, original.id, rescorer.n_rescored, rescorer.n_not_rescored, notes)
+
+
+def _new_rescore_run(store: Store, original: RunRow, rows: Sequence[ExperimentRow],
+                     evs: Sequence[Evaluator], keep: bool, goals: Goals | None,
+                     notes: list[str], concurrency: int, config: Mapping[str, Any] | None,
+                     ) -> tuple[str, list[ExperimentPlan], dict[str, ExperimentRow]]:
+    """Create the rescore's run and one experiment per rescored one, at the same position."""
+    from judgekit._version import __version__
+
     specs_stored = [e.spec for e in evs]
     run_cfg = {"concurrency": concurrency, **(config or {}), "rescore_of": original.id,
                # New experiment N re-scores the original's experiment N (same position).
@@ -367,33 +382,34 @@ def _rescore(store: Store, ref: str, specs: Sequence[Any], *, keep: bool,
         plans.append(ExperimentPlan(exp_id, row.position, dict(row.variant), row.variant_label,
                                     row.n_expected, DoneCases()))
         originals[exp_id] = row
-    plan = RunPlan(run_id, suite, store, plans, suite.data.examples, first.repeat, concurrency)
-    rescorer = _Rescorer(plan, originals, [e for e in evs if not e.summary and e.against is None],
-                         examples, keep, progress)
-    total = sum(r.n_expected for r in rows)
+    return run_id, plans, originals
+
+
+def _run_rescorer(rescorer: _Rescorer, models: ModelSettings | None, original_id: str,
+                  total: int) -> list[ExperimentRow]:
+    """Run the rescorer to the end, marking its run interrupted or failed if it does not."""
+    from judgekit.aio import run_sync
+
+    plan = rescorer.plan
     try:
         if models is None:
-            result_rows = run_sync(rescorer.run())
-        else:
-            from judgekit.models.settings import use_settings
+            return run_sync(rescorer.run())
+        from judgekit.models.settings import use_settings
 
-            with use_settings(models):
-                result_rows = run_sync(rescorer.run())
+        with use_settings(models):
+            return run_sync(rescorer.run())
     except (KeyboardInterrupt, SystemExit):
-        store.finish_run(run_id, "interrupted")
-        raise RescoreInterrupted(run_id, original.id, sum(len(p.done) for p in plans),
-                                 total) from None
+        plan.store.finish_run(plan.run_id, "interrupted")
+        done = sum(len(p.done) for p in plan.experiments)
+        raise RescoreInterrupted(plan.run_id, original_id, done, total) from None
     except RunStopped as exc:
-        store.finish_run(run_id, "interrupted")
-        exc.args = (f"{exc}; once fixed, rescore {original.id} again (judge replies so far "
+        plan.store.finish_run(plan.run_id, "interrupted")
+        exc.args = (f"{exc}; once fixed, rescore {original_id} again (judge replies so far "
                     "are cached)",)
         raise
     except BaseException:
-        store.finish_run(run_id, "failed")
+        plan.store.finish_run(plan.run_id, "failed")
         raise
-    qualname = f"{original.path}::{original.suite}" if original.path else original.suite
-    base = EvalResult(store, store.get_run(run_id), result_rows, qualname)
-    return RescoreResult(base, original.id, rescorer.n_rescored, rescorer.n_not_rescored, notes)
 
 
 def _chosen(store: Store, run: RunRow, ref: str, variants: Sequence[str]

@@ -142,63 +142,83 @@ def plan_run(
         ConfigError: bad concurrency/repeat, or a run that does not belong to this suite.
         DatasetError: a malformed dataset (raised here, before anything is written).
     """
-    from judgekit._version import __version__
-
     if concurrency < 1:
         raise ConfigError(f"--concurrency must be at least 1, got {concurrency}")
     if repeat < 1:
         raise ConfigError(f"--repeat must be at least 1, got {repeat}")
     if resume and retry_errors:
         raise ConfigError("give either --resume or --retry-errors, not both")
-    examples = suite.data
+    n_examples = _check_suite(suite)
+    reopen = resume or retry_errors
+    if reopen:
+        return _reopen_run(suite, store, reopen, concurrency, repeat,
+                           retry_errors=bool(retry_errors))
+    return _new_run(suite, store, n_examples, concurrency, repeat, config, shard)
+
+
+def _check_suite(suite: Suite) -> int:
+    """The dataset's size, after checking what must hold before anything is written."""
     # len() reads and validates the whole file (streamed, not kept) before any write.
-    n_examples = len(examples)
+    n_examples = len(suite.data)
     if not n_examples:
         raise SuiteError(f"{suite.qualname}: the dataset {suite.data.name!r} has no examples")
-    with contextlib.closing(examples.stream()) as first:
+    with contextlib.closing(suite.data.stream()) as first:
         suite.check_fixtures(next(first))
     for ev in suite.evaluators:
         if ev.against is not None and ev.against not in suite.variant_labels:
             raise SuiteError(f"{suite.qualname}: {ev.key}(against={ev.against!r}) names no "
                              f"variant; the variants are {', '.join(suite.variant_labels)}")
+    return n_examples
+
+
+def _reopen_run(suite: Suite, store: Store, run_id: str, concurrency: int, repeat: int, *,
+                retry_errors: bool) -> RunPlan:
+    """Reopen a stored run of this suite for --resume / --retry-errors."""
+    flag = "retry-errors" if retry_errors else "resume"
+    run = store.get_run(run_id)
+    if run.rescore_of:
+        # Its cases are copies whose target ran in the original run: redo them there.
+        raise ConfigError(f"run {run.id} is a rescore of run {run.rescore_of} and ran no "
+                          f"target; use --{flag} {run.rescore_of}, then "
+                          f"`judgekit rescore {run.rescore_of}` again")
+    if run.suite != suite.name:
+        raise ConfigError(f"run {run.id} is of suite {run.suite!r}, not {suite.name!r}; "
+                          f"`judgekit show {run.id}` tells which file it came from")
+    pid = live_owner(run)
+    if pid is not None:
+        # Two processes on one run would both run its missing cases: the second one's
+        # writes would collide with the first's.
+        raise ConfigError(f"run {run.id} is still running (process {pid} on this machine);"
+                          f" let it finish, or stop it (kill {pid}) and then resume")
+    rows = store.experiments(run.id)
+    labels = [r.variant_label for r in rows]
+    if labels != suite.variant_labels:
+        raise ConfigError(f"run {run.id} compared variants {labels}, the suite now has "
+                          f"{suite.variant_labels}; start a new run instead")
     version = suite.data.version
-    reopen = resume or retry_errors
-    if reopen:
-        run = store.get_run(reopen)
-        if run.rescore_of:
-            # Its cases are copies whose target ran in the original run: redo them there.
-            raise ConfigError(f"run {run.id} is a rescore of run {run.rescore_of} and ran no "
-                              f"target; use --{'resume' if resume else 'retry-errors'} "
-                              f"{run.rescore_of}, then `judgekit rescore {run.rescore_of}` again")
-        if run.suite != suite.name:
-            raise ConfigError(f"run {run.id} is of suite {run.suite!r}, not {suite.name!r}; "
-                              f"`judgekit show {run.id}` tells which file it came from")
-        pid = live_owner(run)
-        if pid is not None:
-            # Two processes on one run would both run its missing cases: the second one's
-            # writes would collide with the first's.
-            raise ConfigError(f"run {run.id} is still running (process {pid} on this machine);"
-                              f" let it finish, or stop it (kill {pid}) and then resume")
-        rows = store.experiments(run.id)
-        labels = [r.variant_label for r in rows]
-        if labels != suite.variant_labels:
-            raise ConfigError(f"run {run.id} compared variants {labels}, the suite now has "
-                              f"{suite.variant_labels}; start a new run instead")
-        for row in rows:
-            if row.dataset_version != version:
-                raise ConfigError(
-                    f"run {run.id} used dataset version {row.dataset_version}, the data is now "
-                    f"{version}: the examples changed, so start a new run instead of resuming")
-        store.reopen_run(run.id, _owner())
-        plans = []
-        for row in rows:
-            if retry_errors:
-                store.delete_error_cases(row.id)
-            plans.append(ExperimentPlan(row.id, row.position, dict(row.variant),
-                                        row.variant_label, row.n_expected,
-                                        DoneCases(store.finished_cases(row.id))))
-        return RunPlan(run.id, suite, store, plans, examples, rows[0].repeat if rows else repeat,
-                       concurrency, resumed=True, shard=Shard.from_config(run.config))
+    for row in rows:
+        if row.dataset_version != version:
+            raise ConfigError(
+                f"run {run.id} used dataset version {row.dataset_version}, the data is now "
+                f"{version}: the examples changed, so start a new run instead of resuming")
+    store.reopen_run(run.id, _owner())
+    plans = []
+    for row in rows:
+        if retry_errors:
+            store.delete_error_cases(row.id)
+        plans.append(ExperimentPlan(row.id, row.position, dict(row.variant),
+                                    row.variant_label, row.n_expected,
+                                    DoneCases(store.finished_cases(row.id))))
+    return RunPlan(run.id, suite, store, plans, suite.data, rows[0].repeat if rows else repeat,
+                   concurrency, resumed=True, shard=Shard.from_config(run.config))
+
+
+def _new_run(suite: Suite, store: Store, n_examples: int, concurrency: int, repeat: int,
+             config: Mapping[str, Any] | None, shard: Shard | None) -> RunPlan:
+    """Create a run, its examples and one experiment per variant in the store."""
+    from judgekit._version import __version__
+
+    examples, version = suite.data, suite.data.version
     run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **_owner()}
     if shard is not None:
         run_cfg["shard"] = shard.to_dict()

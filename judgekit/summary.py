@@ -64,6 +64,38 @@ def summarize(store: Store, experiment_id: str, repeat: int,
         # Every case was skipped (an LLM variant with no model): say why, once.
         skipped = db.execute("SELECT error_message FROM cases WHERE experiment_id=? LIMIT 1",
                              (experiment_id,)).fetchone()[0]
+    scores = _score_stats(store, experiment_id, repeat)
+    for s in summary_scores:
+        scores[s.key] = {"mean": s.score, "value": s.value, "n_ok": int(s.status == "ok"),
+                         "n_unscored": int(s.status == "unscored"),
+                         "n_error": int(s.status == "error"),
+                         "n_skipped": int(s.status == "skipped"), "summary": True,
+                         "goal_value": s.score}
+    prompt, completion, cached = db.execute(
+        "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),"
+        " COALESCE(SUM(cached_tokens),0) FROM calls WHERE experiment_id=?",
+        (experiment_id,)).fetchone()
+    n_run = n_cases - n_skipped
+    out: dict[str, Any] = {
+        "n_cases": n_cases,
+        "n_errors": n_errors,
+        "n_skipped": n_skipped,
+        "n_passed": n_passed,
+        "pass_rate": (n_passed / n_run) if n_run else None,
+        "scores": scores,
+        "cost_usd": _costs(store, experiment_id, n_cases),
+        "latency_s": _latency(store, experiment_id),
+        "tokens": {"prompt": prompt, "completion": completion, "cached": cached},
+    }
+    if skipped is not None:
+        out["skipped"] = skipped
+    return out
+
+
+def _score_stats(store: Store, experiment_id: str, repeat: int) -> dict[str, dict[str, Any]]:
+    """Per score key of the cases: counts by status, mean, pass rate, goal value and, over
+    repetitions, the spread of the per-repetition means."""
+    db = store.db
     scores: dict[str, dict[str, Any]] = {}
     ok_totals: dict[str, tuple[float, int]] = {}  # key -> (sum of ok scores, how many)
     for key, status, n, total, n_scored, n_passed_key, n_pass_known in db.execute(
@@ -90,48 +122,33 @@ def summarize(store: Store, experiment_id: str, repeat: int,
                 " GROUP BY c.repetition", (experiment_id, key))]
             entry["std"] = statistics.stdev(means) if len(means) > 1 else 0.0
             entry["per_repetition"] = means
-    for s in summary_scores:
-        scores[s.key] = {"mean": s.score, "value": s.value, "n_ok": int(s.status == "ok"),
-                         "n_unscored": int(s.status == "unscored"),
-                         "n_error": int(s.status == "error"),
-                         "n_skipped": int(s.status == "skipped"), "summary": True,
-                         "goal_value": s.score}
-    ok_cases = "experiment_id=? AND error_type IS NULL"
-    (n_latencies,) = db.execute(f"SELECT COUNT(*) FROM cases WHERE {ok_cases}",
-                                (experiment_id,)).fetchone()
-    # fsum over a cursor: statistics.fmean's exact sum, without a list of every latency.
-    latency_mean = math.fsum(r[0] for r in db.execute(
-        f"SELECT latency_s FROM cases WHERE {ok_cases}", (experiment_id,))) / n_latencies \
-        if n_latencies else None
-    prompt, completion, cached = db.execute(
-        "SELECT COALESCE(SUM(prompt_tokens),0), COALESCE(SUM(completion_tokens),0),"
-        " COALESCE(SUM(cached_tokens),0) FROM calls WHERE experiment_id=?",
-        (experiment_id,)).fetchone()
-    target_cost = _cost(store, experiment_id, "target")
-    judge_cost = _cost(store, experiment_id, "judge")
-    total_cost = None if target_cost is None or judge_cost is None else target_cost + judge_cost
-    n_run = n_cases - n_skipped
-    out: dict[str, Any] = {
-        "n_cases": n_cases,
-        "n_errors": n_errors,
-        "n_skipped": n_skipped,
-        "n_passed": n_passed,
-        "pass_rate": (n_passed / n_run) if n_run else None,
-        "scores": scores,
-        "cost_usd": {
-            "target": target_cost,
-            "judge": judge_cost,
-            "total": total_cost,
-            "per_1k_cases": (total_cost / n_cases * 1000) if total_cost is not None and n_cases
-            else (None if total_cost is None else 0.0),
-        },
-        "latency_s": {
-            "mean": latency_mean,
-            "p50": _sql_percentile(store, ok_cases, (experiment_id,), n_latencies, 50),
-            "p99": _sql_percentile(store, ok_cases, (experiment_id,), n_latencies, 99),
-        },
-        "tokens": {"prompt": prompt, "completion": completion, "cached": cached},
+    return scores
+
+
+def _costs(store: Store, experiment_id: str, n_cases: int) -> dict[str, float | None]:
+    """Target, judge and total cost, and per 1,000 cases (None: a price was unknown)."""
+    target = _cost(store, experiment_id, "target")
+    judge = _cost(store, experiment_id, "judge")
+    total = None if target is None or judge is None else target + judge
+    return {
+        "target": target,
+        "judge": judge,
+        "total": total,
+        "per_1k_cases": (total / n_cases * 1000) if total is not None and n_cases
+        else (None if total is None else 0.0),
     }
-    if skipped is not None:
-        out["skipped"] = skipped
-    return out
+
+
+def _latency(store: Store, experiment_id: str) -> dict[str, float | None]:
+    """Mean, p50 and p99 latency of the cases that ran without error."""
+    ok_cases = "experiment_id=? AND error_type IS NULL"
+    (n,) = store.db.execute(f"SELECT COUNT(*) FROM cases WHERE {ok_cases}",
+                            (experiment_id,)).fetchone()
+    # fsum over a cursor: statistics.fmean's exact sum, without a list of every latency.
+    mean = math.fsum(r[0] for r in store.db.execute(
+        f"SELECT latency_s FROM cases WHERE {ok_cases}", (experiment_id,))) / n if n else None
+    return {
+        "mean": mean,
+        "p50": _sql_percentile(store, ok_cases, (experiment_id,), n, 50),
+        "p99": _sql_percentile(store, ok_cases, (experiment_id,), n, 99),
+    }
