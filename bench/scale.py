@@ -15,7 +15,7 @@ suite's dataset (``len()`` and ``version``), to tell that pass from the runner's
 Usage::
 
     python -m bench.scale                       # 10k, 50k, 100k cases
-    python -m bench.scale --cases 5000,200000,1000000   # the streaming figure (issue 16)
+    python -m bench.scale --cases 5000,200000,1000000   # the streaming figure
     python -m bench.scale --cases 20000 --json-out   # also write --json (streamed from the store)
 """
 

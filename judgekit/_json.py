@@ -9,9 +9,9 @@ two differ:
 - NaN and infinities become ``null`` (the standard library writes ``NaN``, which is not JSON);
 - floats below 1e-4 are written ``0.00001`` rather than ``1e-05`` (the same number);
 - integers beyond 64 bits and dicts with non-string keys are refused by orjson: those values
-  go through the standard library, so they are written exactly as before.
+  go through the standard library, so they are written as it writes them.
 
-Objects neither can encode (dataclasses and datetimes included, as before) are written as
+Objects neither can encode (dataclasses and datetimes included) are written as
 their ``repr``. Text written by the standard library (``NaN`` included) still reads back.
 """
 

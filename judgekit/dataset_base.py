@@ -7,8 +7,8 @@ from collections.abc import Generator, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from judgekit.dataset_files import _read_csv, _read_json_array, _read_jsonl
-from judgekit.dataset_rows import FieldMap, _SeenIds, _to_example, _unique_ids, _VersionHash
+from judgekit.dataset_files import read_csv, read_json_array, read_jsonl
+from judgekit.dataset_rows import FieldMap, SeenIds, VersionHash, to_example, unique_ids
 from judgekit.errors import DatasetError
 from judgekit.types import Example
 
@@ -22,7 +22,7 @@ class Dataset:
     A file dataset is also *streamed*: ``len()`` and :attr:`version` read the file once
     without keeping its examples, and :meth:`stream` reads them again one at a time, so a run
     over 1,000,000 rows holds only the cases in flight. ``examples``, iteration and indexing
-    load the whole file into memory, as before.
+    load the whole file into memory.
 
     Attributes:
         name: The file's stem, or the name given.
@@ -52,7 +52,7 @@ class Dataset:
     def examples(self) -> tuple[Example, ...]:
         """The examples, loading the file on first access."""
         if self._examples is None:
-            self._examples = tuple(_unique_ids(self._load()))
+            self._examples = tuple(unique_ids(self._load()))
         return self._examples
 
     @property
@@ -62,7 +62,7 @@ class Dataset:
             if self._streams():
                 self._scan()
             else:
-                hasher = _VersionHash()
+                hasher = VersionHash()
                 for e in self.examples:
                     hasher.add(e)
                 self._version = hasher.hexdigest()
@@ -81,7 +81,7 @@ class Dataset:
             yield from self.examples
             return
         self._scan()
-        hasher = _VersionHash()
+        hasher = VersionHash()
         for i, (_, ex) in enumerate(self._load()):
             renamed = self._renames.get(i)
             if renamed is not None:
@@ -101,10 +101,10 @@ class Dataset:
         """Read the file once: validate every row and id, count them, hash the version."""
         if self._n is not None:
             return
-        hasher = _VersionHash()
+        hasher = VersionHash()
         renames: dict[int, str] = {}
-        with contextlib.closing(_SeenIds()) as seen:
-            for ex in _unique_ids(self._load(), seen, renames):
+        with contextlib.closing(SeenIds()) as seen:
+            for ex in unique_ids(self._load(), seen, renames):
                 hasher.add(ex)
         self._renames = renames
         self._n, self._version = hasher.n, hasher.hexdigest()
@@ -113,18 +113,18 @@ class Dataset:
         if self._records is not None:
             for i, rec in enumerate(self._records, start=1):
                 where = f"{self.name} record {i}"  # the duplicate-id message names it too
-                yield where, _to_example(rec, self.fields, where)
+                yield where, to_example(rec, self.fields, where)
             return
         assert self.path is not None
         suffix = self.path.suffix.lower()
         if not self.path.is_file():
             raise DatasetError(f"{self.path}: dataset file not found")
         if suffix in (".jsonl", ".ndjson"):
-            yield from _read_jsonl(self.path, self.fields)
+            yield from read_jsonl(self.path, self.fields)
         elif suffix == ".csv":
-            yield from _read_csv(self.path, self.fields)
+            yield from read_csv(self.path, self.fields)
         elif suffix == ".json":
-            yield from _read_json_array(self.path, self.fields)
+            yield from read_json_array(self.path, self.fields)
         else:
             raise DatasetError(
                 f"{self.path}: unsupported dataset format {suffix!r}; use .jsonl, .csv or .json"

@@ -8,14 +8,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from judgekit.dataset_rows import FieldMap, _to_example
+from judgekit.dataset_rows import FieldMap, to_example
 from judgekit.errors import DatasetError
 from judgekit.types import Example
 
 __all__: list[str] = []
 
 
-def _read_jsonl(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+def read_jsonl(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+    """Each line's (where, example) of a JSONL file, streamed; a bad line names its number."""
     try:
         handle = path.open(encoding="utf-8")
     except OSError as exc:
@@ -37,12 +38,13 @@ def _read_jsonl(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Exam
                 if not isinstance(rec, dict):
                     raise DatasetError(f"{where}: expected a JSON object, got "
                                        f"{type(rec).__name__}")
-                yield where, _to_example(rec, fields, where)
+                yield where, to_example(rec, fields, where)
         except UnicodeDecodeError as exc:
             raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
 
 
-def _read_json_array(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+def read_json_array(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+    """Each element's (where, example) of a JSON file holding one array of rows."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except UnicodeDecodeError as exc:
@@ -56,7 +58,7 @@ def _read_json_array(path: Path, fields: FieldMap | None) -> Iterator[tuple[str,
         where = f"{path} record {i}"
         if not isinstance(rec, dict):
             raise DatasetError(f"{where}: expected an object, got {type(rec).__name__}")
-        yield where, _to_example(rec, fields, where)
+        yield where, to_example(rec, fields, where)
 
 
 def _maybe_json(text: str) -> Any:
@@ -69,7 +71,8 @@ def _maybe_json(text: str) -> Any:
     return text
 
 
-def _read_csv(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+def read_csv(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, Example]]:
+    """Each row's (where, example) of a CSV file with a header line, streamed."""
     try:
         yield from _read_csv_text(path, fields)
     except UnicodeDecodeError as exc:  # e.g. a cp1252 export: say so, like the JSONL reader
@@ -98,7 +101,7 @@ def _read_csv_text(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, E
             if any(v is None for v in row.values()):
                 raise DatasetError(f"{where}: fewer values than header columns ({len(header)})")
             if fields:
-                yield where, _to_example(row, fields, where)
+                yield where, to_example(row, fields, where)
                 continue
             inputs = {k: v for k, v in row.items()
                       if k not in ("id", "reference") and not k.startswith("metadata.")}
@@ -111,7 +114,7 @@ def _read_csv_text(path: Path, fields: FieldMap | None) -> Iterator[tuple[str, E
                 rec["reference"] = _maybe_json(row["reference"])
             if row.get("id"):
                 rec["id"] = row["id"]
-            yield where, _to_example(rec, None, where)
+            yield where, to_example(rec, None, where)
 
 
 # --- LangSmith ---------------------------------------------------------------------------------

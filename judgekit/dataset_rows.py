@@ -38,7 +38,7 @@ def _pick(rec: Mapping[str, Any], spec: str | Sequence[str], where: str) -> Any:
     return {k: _pick(rec, k, where) for k in spec}
 
 
-def _to_example(rec: Mapping[str, Any], fields: FieldMap | None, where: str) -> Example:
+def to_example(rec: Mapping[str, Any], fields: FieldMap | None, where: str) -> Example:
     """Read one record in any supported shape into an :class:`Example`."""
     if fields:
         unknown = set(fields) - {"inputs", "reference", "id", "metadata"}
@@ -101,7 +101,7 @@ def _to_example(rec: Mapping[str, Any], fields: FieldMap | None, where: str) -> 
                    metadata=dict(metadata))
 
 
-class _VersionHash:
+class VersionHash:
     """:func:`content_hash` of ``[[id, inputs, reference, metadata], ...]`` over the examples,
     fed one example at a time (the canonical JSON of a list is its items' joined by commas)."""
 
@@ -121,7 +121,7 @@ class _VersionHash:
         return sha.hexdigest()[:length]
 
 
-class _SeenIds:
+class SeenIds:
     """The ids read so far and where each was read: in a dict up to ``SPILL`` ids, then in a
     private temporary SQLite file, so checking 1,000,000 ids holds no dict of them (~200 MB)."""
 
@@ -166,13 +166,13 @@ class _SeenIds:
         self._mem = {}
 
 
-def _unique_ids(rows: Iterable[tuple[str, Example]], seen: _SeenIds | None = None,
-                renames: dict[int, str] | None = None) -> Iterator[Example]:
+def unique_ids(rows: Iterable[tuple[str, Example]], seen: SeenIds | None = None,
+               renames: dict[int, str] | None = None) -> Iterator[Example]:
     """Yield examples, refusing duplicate given ids and numbering duplicate content hashes.
 
     ``renames`` (if given) gets the row index and new id of every numbered duplicate.
     """
-    seen = seen if seen is not None else _SeenIds()
+    seen = seen if seen is not None else SeenIds()
     for i, (where, ex) in enumerate(rows):
         first = seen.add(ex.id, where)
         if first is not None:

@@ -424,7 +424,8 @@ ENTRY_POINT_GROUP = "judgekit.evaluators"
 
 
 @functools.lru_cache(maxsize=1)
-def _registry() -> dict[str, Callable[..., Any]]:
+def evaluator_registry() -> dict[str, Callable[..., Any]]:
+    """Every evaluator factory by name: the built-ins, then those plugins register."""
     from importlib.metadata import entry_points
 
     from judgekit_evaluators import BUILTINS
@@ -455,7 +456,7 @@ def _load_entry_point(ep: Any, *args: Any, **kwargs: Any) -> Evaluator:
 
 def available_evaluators() -> list[str]:
     """Names of every registered evaluator: built-ins and installed plugins, sorted."""
-    return sorted(_registry())
+    return sorted(evaluator_registry())
 
 
 def get_evaluator(name: str, /, *args: Any, **kwargs: Any) -> Evaluator:
@@ -468,7 +469,7 @@ def get_evaluator(name: str, /, *args: Any, **kwargs: Any) -> Evaluator:
         >>> get_evaluator("exact_match", case_sensitive=False).key
         'exact_match'
     """
-    registry = _registry()
+    registry = evaluator_registry()
     if name not in registry:
         close = difflib.get_close_matches(name, list(registry), n=3)
         hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

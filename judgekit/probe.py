@@ -41,16 +41,16 @@ from judgekit.errors import ConfigError, EvaluatorError, JudgekitError, RunStopp
 from judgekit.evaluation import Evaluator, get_evaluator
 from judgekit.probe_stats import (
     PositionProbe,
+    ProbedCase,
     StabilityProbe,
     VerbosityProbe,
-    _Case,
-    _no_position,
-    _position,
-    _stability,
-    _verbosity,
+    no_position_probe,
+    position_probe,
+    stability_probe,
+    verbosity_probe,
 )
 from judgekit.recording import CaseRecorder, scoring
-from judgekit.run_owner import _owner, live_owner
+from judgekit.run_owner import live_owner, owner_fields
 from judgekit.store import RunRow, Store
 from judgekit.types import CaseResult, Example, Score
 
@@ -168,12 +168,12 @@ async def _score(ev: Evaluator, example: Example, outputs: Any) -> Score:
 
 async def _probe_cases(judge: Evaluator, sampler: Evaluator,
                        cases: Sequence[tuple[Example, CaseResult]],
-                       concurrency: int) -> list[_Case]:
+                       concurrency: int) -> list[ProbedCase]:
     from judgekit.models.calls import bind_loop
 
     bind_loop()
     gate = asyncio.Semaphore(concurrency)
-    out = [_Case() for _ in cases]
+    out = [ProbedCase() for _ in cases]
 
     async def one(i: int, example: Example, case: CaseResult) -> None:
         async with gate:
@@ -300,7 +300,7 @@ def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
     pair_judge = _build({"name": "pairwise", "key": f"{key}.position",
                          "args": {"model": model} if isinstance(model, str) else {}})
 
-    async def everything() -> tuple[list[_Case], list[Score]]:
+    async def everything() -> tuple[list[ProbedCase], list[Score]]:
         got = await _probe_cases(base, sampler, cases, concurrency)
         return got, await _position_scores(pair_judge, pairs, concurrency)
 
@@ -311,14 +311,14 @@ def _probe(store: Store, ref: str, key: str, *, samples: int, limit: int | None,
 
         with use_settings(models):
             got, pair_scores = run_sync(everything())
-    verbosity = _verbosity(got, confidence, n_resamples, seed)
-    stability = _stability(got, samples, temperature, confidence)
+    verbosity = verbosity_probe(got, confidence, n_resamples, seed)
+    stability = stability_probe(got, samples, temperature, confidence)
     if pairs:
-        position = _position(pair_scores, (label_a, label_b), confidence)
+        position = position_probe(pair_scores, (label_a, label_b), confidence)
     else:
-        position = _no_position("the run has one variant: no two outputs of a case to compare"
-                                if len(by_variant) < 2 else "no case has outputs in both of "
-                                "the first two variants")
+        position = no_position_probe("the run has one variant: no two outputs of a case to compare"
+                                     if len(by_variant) < 2 else "no case has outputs in both of "
+                                     "the first two variants")
     result = ProbeResult(run_id="", probe_of=original.id, judge=key, evaluator=spec,
                          n_cases=len(cases), verbosity=verbosity, stability=stability,
                          position=position, confidence=confidence, seed=seed)
@@ -381,7 +381,7 @@ def _saved(store: Store, original: RunRow, result: ProbeResult) -> ProbeResult:
     body = result.to_dict()
     del body["run_id"]
     run_id = store.create_run(original.suite, original.path,
-                              {"probe_of": original.id, "probe": body, **_owner()},
+                              {"probe_of": original.id, "probe": body, **owner_fields()},
                               __version__)
     store.finish_run(run_id, "complete")
     return replace(result, run_id=run_id)

@@ -170,15 +170,17 @@ def _alpha(rows: Sequence[Sequence[Any]], numeric: bool) -> float | None:
 # -- the figures of each probe, from its scored cases --------------------------------------
 
 
-class _Case:
+class ProbedCase:
+    """One case's scores from the three probes' judge calls (None: not asked or no score)."""
     plain: Score | None = None
     padded: Score | None = None
     sampled: Score | None = None
     not_padded: bool = False
 
 
-def _position(scores: Sequence[Score], variants: tuple[str, ...],
-              confidence: float) -> PositionProbe:
+def position_probe(scores: Sequence[Score], variants: tuple[str, ...],
+                   confidence: float) -> PositionProbe:
+    """The position probe's figures from the pairwise judge's scores, both orders each."""
     n_unscored = n_error = consistent = first = 0
     for s in scores:
         orders = (s.metadata or {}).get("orders")
@@ -199,13 +201,15 @@ def _position(scores: Sequence[Score], variants: tuple[str, ...],
         first_position_rate_ci=_wilson(first, n, confidence))
 
 
-def _no_position(reason: str) -> PositionProbe:
+def no_position_probe(reason: str) -> PositionProbe:
+    """A position probe that could not run, and why."""
     none = Interval(None, None, 0.0)
     return PositionProbe((), 0, 0, 0, None, none, None, none, skipped=reason)
 
 
-def _verbosity(cases: Sequence[_Case], confidence: float, n_resamples: int,
-               seed: int) -> VerbosityProbe:
+def verbosity_probe(cases: Sequence[ProbedCase], confidence: float, n_resamples: int,
+                    seed: int) -> VerbosityProbe:
+    """The verbosity probe's figures: how scores move when the answer is padded."""
     n_unscored = n_error = n_not_padded = 0
     plain: list[float] = []
     longer: list[float] = []
@@ -239,8 +243,9 @@ def _verbosity(cases: Sequence[_Case], confidence: float, n_resamples: int,
         pass_rate_change_ci=_mean_ci(pass_diffs, confidence, n_resamples, seed))
 
 
-def _stability(cases: Sequence[_Case], samples: int, temperature: float | None,
-               confidence: float) -> StabilityProbe:
+def stability_probe(cases: Sequence[ProbedCase], samples: int, temperature: float | None,
+                    confidence: float) -> StabilityProbe:
+    """The stability probe's figures: how often repeated samples give one verdict."""
     n_unscored = n_error = 0
     draws: list[list[Any]] = []
     agreements: list[float] = []

@@ -28,14 +28,14 @@ from judgekit.evaluation import Evaluator
 from judgekit.evaluator_specs import SuiteEvaluators, parse_evaluator_spec, resolve_evaluators
 from judgekit.goals import Goals
 from judgekit.recording import CaseRecorder, scoring, with_usage
-from judgekit.run_owner import _owner
+from judgekit.run_owner import owner_fields
 from judgekit.runner import (
     ASSERTION_KEY,
+    CaseWriter,
     DoneCases,
     ExperimentPlan,
     Progress,
     RunPlan,
-    _CaseWriter,
     live_owner,
     run_summary_evaluators,
 )
@@ -132,7 +132,7 @@ class _Rescorer:
 
     def __post_init__(self) -> None:
         self.new_keys = {e.key for e in self.plan.suite.evaluators}
-        self.writer = _CaseWriter(self.plan.store)
+        self.writer = CaseWriter(self.plan.store)
 
     def work(self) -> Iterator[tuple[ExperimentPlan, CaseResult]]:
         for exp in self.plan.experiments:
@@ -366,7 +366,7 @@ def _new_rescore_run(store: Store, original: RunRow, rows: Sequence[ExperimentRo
     run_cfg = {"concurrency": concurrency, **(config or {}), "rescore_of": original.id,
                # New experiment N re-scores the original's experiment N (same position).
                "rescore": {"evaluators": specs_stored, "keep": keep,
-                           "experiments": [r.id for r in rows], "notes": notes}, **_owner()}
+                           "experiments": [r.id for r in rows], "notes": notes}, **owner_fields()}
     run_id = store.create_run(original.suite, original.path, run_cfg, __version__)
     plans, originals = [], {}
     new_keys = {e.key for e in evs}

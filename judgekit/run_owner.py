@@ -41,7 +41,7 @@ def _start_ticks(pid: int) -> int | None:
         return None
 
 
-def _owner() -> dict[str, Any]:
+def owner_fields() -> dict[str, Any]:
     """Who runs a run: kept in its config so that a killed run can be told from a live one.
 
     A pid alone is not an identity (pids are recycled), so the boot id and the process start

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 
 from judgekit.dataset import Dataset
 from judgekit.errors import ConfigError, SuiteError
-from judgekit.run_owner import _owner, live_owner
+from judgekit.run_owner import live_owner, owner_fields
 from judgekit.shard import Shard
 from judgekit.store import Store
 from judgekit.suite import Suite
@@ -201,7 +201,7 @@ def _reopen_run(suite: Suite, store: Store, run_id: str, concurrency: int, repea
             raise ConfigError(
                 f"run {run.id} used dataset version {row.dataset_version}, the data is now "
                 f"{version}: the examples changed, so start a new run instead of resuming")
-    store.reopen_run(run.id, _owner())
+    store.reopen_run(run.id, owner_fields())
     plans = []
     for row in rows:
         if retry_errors:
@@ -219,7 +219,7 @@ def _new_run(suite: Suite, store: Store, n_examples: int, concurrency: int, repe
     from judgekit._version import __version__
 
     examples, version = suite.data, suite.data.version
-    run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **_owner()}
+    run_cfg = {"concurrency": concurrency, "repeat": repeat, **(config or {}), **owner_fields()}
     if shard is not None:
         run_cfg["shard"] = shard.to_dict()
         n_total, n_examples = n_examples, sum(1 for _ in shard.select(examples.stream()))

@@ -73,8 +73,8 @@ MIGRATIONS: dict[int, str] = {
     """,
     # Calls keep their wall-clock start so traces (LangSmith) can place them in the case.
     2: "ALTER TABLE calls ADD COLUMN started_at REAL",
-    # System prompts are stored once: a judge's instructions were 62% of every request stored
-    # (2 KB a case). A call's request then holds {"role": "system", "$text": id} instead.
+    # System prompts are stored once: a judge's instructions repeat in every request it makes.
+    # A call's request then holds {"role": "system", "$text": id} instead.
     3: """
     CREATE TABLE texts (id INTEGER PRIMARY KEY, sha256 TEXT NOT NULL UNIQUE, text TEXT NOT NULL)
     """,

@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from judgekit.errors import EvaluatorError
@@ -251,102 +251,122 @@ def json_match(
     per = {k: _build_comparator(v, k, comparer, number_tolerance)
            for k, v in (comparators or {}).items()}
 
-    def compare(out: Any, ref: Any) -> tuple[list[tuple[str, float, str]], list[str]]:
-        """Per key (name, score, detail), and the output's extra keys."""
-        if not isinstance(ref, Mapping):
-            fn = per.get("$", default)
-            s = fn(out, ref)
-            return [("$", s, "" if s >= 1.0 else f"expected {short(ref)}, got {short(out)}")], []
-        names = wanted if wanted is not None else [str(k) for k in ref]
-        if not isinstance(out, Mapping):
-            kind = type(out).__name__
-            return [(n, 0.0, f"{n}: the output is a JSON {kind}, not an object")
-                    for n in names], []
-        results = []
-        for name in names:
-            o, r = out.get(name, _ABSENT), ref.get(name, _ABSENT)
-            if o is _ABSENT and r is _ABSENT:
-                results.append((name, 1.0, ""))
-            elif o is _ABSENT:
-                results.append((name, 0.0, f"{name}: missing in output"))
-            elif r is _ABSENT:
-                results.append((name, 0.0, f"{name}: not in the reference, got {short(o)}"))
-            else:
-                try:
-                    s = per.get(name, default)(o, r)
-                    detail = "" if s >= 1.0 else f"{name}: expected {short(r)}, got {short(o)}"
-                except Exception as exc:  # a user comparator's bug is this key's mismatch
-                    s, detail = 0.0, f"{name}: comparator raised {type(exc).__name__}: {exc}"
-                results.append((name, s, detail))
-        extra = []
-        if extra_keys == "fail" and wanted is None:
-            extra = [str(k) for k in out if k not in ref]
-        return results, extra
-
-    def scores(results: list[tuple[str, float, str]], extra: list[str],
-               meta: dict[str, Any]) -> list[Score]:
-        if per_key:
-            out = [Score(key=f"{key}.{n}", score=s, passed=s >= 1.0, comment=d or "match")
-                   for n, s, d in results]
-            if extra_keys == "fail" and wanted is None:
-                out.append(Score(key=f"{key}._extra_keys", score=0.0 if extra else 1.0,
-                                 passed=not extra, comment=(
-                                     f"keys not in the reference: {extra}" if extra
-                                     else "no extra keys")))
-            return out
-        total = [s for _, s, _ in results] + [0.0] * len(extra)
-        mean = sum(total) / len(total) if total else 1.0
-        ok = all(s >= 1.0 for s in total)
-        misses = [d for _, s, d in results if s < 1.0] + [f"{k}: not in the reference"
-                                                          for k in extra]
-        n_ok = sum(1 for s in total if s >= 1.0)
-        comment = f"{n_ok}/{len(total)} keys match" if total else "no keys to compare"
-        if misses:
-            comment += "; " + "; ".join(misses[:10]) + ("; ..." if len(misses) > 10 else "")
-        meta = {**meta, "mismatched": [n for n, s, _ in results if s < 1.0] + extra}
-        return [Score(key=key, score=mean, passed=ok, comment=comment, metadata=meta)]
-
-    def no_verdict(reason: str, fail: bool, ref: Any = None) -> list[Score]:
-        names = wanted or ([str(k) for k in ref] if isinstance(ref, Mapping) else None)
-        if per_key and names:
-            return [Score(key=f"{key}.{n}", score=0.0, passed=False, comment=reason) if fail
-                    else Score(key=f"{key}.{n}", status="unscored", comment=reason)
-                    for n in names]
-        if fail:
-            return [Score(key=key, score=0.0, passed=False, comment=reason)]
-        return [replace(unscored(reason), key=key)]
+    rules = _Rules(key, wanted, per, default, extra_keys, per_key)
 
     def check(*, outputs: Any, reference_outputs: Any) -> list[Score]:
         if reference_outputs is None:
-            return no_verdict("no reference to compare with", fail=False)
+            return _no_verdict(rules, "no reference to compare with", fail=False)
         raw_ref, problem = pick(reference_outputs, reference_field, "reference", unwrap=False)
         if problem:
-            return no_verdict(problem, fail=False)
+            return _no_verdict(rules, problem, fail=False)
         alternatives = list(raw_ref) if isinstance(raw_ref, (list, tuple)) else [raw_ref]
         refs = []
         for alt in alternatives:
             parsed = parse_json(alt)
             if not parsed.ok:
-                return no_verdict(f"the reference is not JSON: {parsed.error}", fail=False)
+                return _no_verdict(rules, f"the reference is not JSON: {parsed.error}", fail=False)
             refs.append(parsed.value)
         if not refs:
-            return no_verdict("the reference is an empty list of acceptable answers", False)
+            return _no_verdict(rules, "the reference is an empty list of acceptable answers", False)
         out_raw, problem = pick(outputs, field, "output", unwrap=False)
         if problem:
-            return no_verdict(problem, fail=True, ref=refs[0])
+            return _no_verdict(rules, problem, fail=True, ref=refs[0])
         parsed_out = parse_json(out_raw)
         if not parsed_out.ok:
-            return no_verdict(f"the output is not JSON: {parsed_out.error}", True, refs[0])
+            return _no_verdict(rules, f"the output is not JSON: {parsed_out.error}", True, refs[0])
         out = parsed_out.value
         best: tuple[tuple[bool, float], int, list[tuple[str, float, str]], list[str]] | None = None
         for i, ref in enumerate(refs):
-            results, extra = compare(out, ref)
+            results, extra = _compare(rules, out, ref)
             total = [s for _, s, _ in results] + [0.0] * len(extra)
             rank = (all(s >= 1.0 for s in total), sum(total) / len(total) if total else 1.0)
             if best is None or rank > best[0]:
                 best = (rank, i, results, extra)
         assert best is not None
         meta = {"alternative": best[1]} if len(refs) > 1 else {}
-        return scores(best[2], best[3], meta)
+        return _scores(rules, best[2], best[3], meta)
 
     return check
+
+
+@dataclass(frozen=True)
+class _Rules:
+    """What one json_match compares, and how it scores."""
+
+    key: str
+    wanted: list[str] | None  # None: every key of the reference
+    per: Mapping[str, Callable[[Any, Any], float]]
+    default: Callable[[Any, Any], float]
+    extra_keys: str
+    per_key: bool
+
+
+def _compare(rules: _Rules, out: Any, ref: Any,
+             ) -> tuple[list[tuple[str, float, str]], list[str]]:
+    """Per key (name, score, detail), and the output's extra keys."""
+    if not isinstance(ref, Mapping):
+        fn = rules.per.get("$", rules.default)
+        s = fn(out, ref)
+        return [("$", s, "" if s >= 1.0 else f"expected {short(ref)}, got {short(out)}")], []
+    names = rules.wanted if rules.wanted is not None else [str(k) for k in ref]
+    if not isinstance(out, Mapping):
+        kind = type(out).__name__
+        return [(n, 0.0, f"{n}: the output is a JSON {kind}, not an object")
+                for n in names], []
+    results = []
+    for name in names:
+        o, r = out.get(name, _ABSENT), ref.get(name, _ABSENT)
+        if o is _ABSENT and r is _ABSENT:
+            results.append((name, 1.0, ""))
+        elif o is _ABSENT:
+            results.append((name, 0.0, f"{name}: missing in output"))
+        elif r is _ABSENT:
+            results.append((name, 0.0, f"{name}: not in the reference, got {short(o)}"))
+        else:
+            try:
+                s = rules.per.get(name, rules.default)(o, r)
+                detail = "" if s >= 1.0 else f"{name}: expected {short(r)}, got {short(o)}"
+            except Exception as exc:  # a user comparator's bug is this key's mismatch
+                s, detail = 0.0, f"{name}: comparator raised {type(exc).__name__}: {exc}"
+            results.append((name, s, detail))
+    extra = []
+    if rules.extra_keys == "fail" and rules.wanted is None:
+        extra = [str(k) for k in out if k not in ref]
+    return results, extra
+
+
+def _scores(rules: _Rules, results: list[tuple[str, float, str]], extra: list[str],
+            meta: dict[str, Any]) -> list[Score]:
+    """The scores of the closest reference's comparison: one, or one per key."""
+    if rules.per_key:
+        out = [Score(key=f"{rules.key}.{n}", score=s, passed=s >= 1.0, comment=d or "match")
+               for n, s, d in results]
+        if rules.extra_keys == "fail" and rules.wanted is None:
+            out.append(Score(key=f"{rules.key}._extra_keys", score=0.0 if extra else 1.0,
+                             passed=not extra, comment=(
+                                 f"keys not in the reference: {extra}" if extra
+                                 else "no extra keys")))
+        return out
+    total = [s for _, s, _ in results] + [0.0] * len(extra)
+    mean = sum(total) / len(total) if total else 1.0
+    ok = all(s >= 1.0 for s in total)
+    misses = [d for _, s, d in results if s < 1.0] + [f"{k}: not in the reference"
+                                                      for k in extra]
+    n_ok = sum(1 for s in total if s >= 1.0)
+    comment = f"{n_ok}/{len(total)} keys match" if total else "no keys to compare"
+    if misses:
+        comment += "; " + "; ".join(misses[:10]) + ("; ..." if len(misses) > 10 else "")
+    meta = {**meta, "mismatched": [n for n, s, _ in results if s < 1.0] + extra}
+    return [Score(key=rules.key, score=mean, passed=ok, comment=comment, metadata=meta)]
+
+
+def _no_verdict(rules: _Rules, reason: str, fail: bool, ref: Any = None) -> list[Score]:
+    """No comparison possible: a failure (the output's fault) or unscored (the reference's)."""
+    names = rules.wanted or ([str(k) for k in ref] if isinstance(ref, Mapping) else None)
+    if rules.per_key and names:
+        return [Score(key=f"{rules.key}.{n}", score=0.0, passed=False, comment=reason) if fail
+                else Score(key=f"{rules.key}.{n}", status="unscored", comment=reason)
+                for n in names]
+    if fail:
+        return [Score(key=rules.key, score=0.0, passed=False, comment=reason)]
+    return [replace(unscored(reason), key=rules.key)]

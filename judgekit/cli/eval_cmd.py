@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from judgekit.langsmith.config import LangSmithConfig
+    from judgekit.shard import Shard
 
 __all__ = ["model_settings", "run"]
 
@@ -58,14 +60,7 @@ def run(args: argparse.Namespace) -> int:
     commit = git_commit(suite_file)
     if commit:
         config["git_commit"] = commit
-    shard = None
-    if args.shard is not None:
-        from judgekit.shard import parse_shard
-
-        shard = parse_shard(args.shard, args.shard_group)
-    elif args.shard_group is not None:
-        raise ConfigError("--shard-group names the group of a sharded run: give --shard i/n "
-                          "too")
+    shard = _shard(args)
     with Store(args.store) as store:
         if args.baseline:
             store.get_run(args.baseline)  # an unknown baseline is a usage error, before running
@@ -89,19 +84,7 @@ def run(args: argparse.Namespace) -> int:
             if langsmith is not None:
                 sent[result.run_id] = _send(store, result.run_id, args, console, langsmith)
         if args.json:
-            from judgekit.report.json_report import combine, write_json
-
-            docs = [r.to_json(lazy=True) for r in results]
-            for d in docs:
-                if d["run_id"] in sent:
-                    d["langsmith"] = sent[d["run_id"]]
-                if d["run_id"] in gates:
-                    d["baseline"] = gates[d["run_id"]][1]
-            # Several suites in one file: one object, every experiment naming its suite.
-            doc = combine(docs, str(args.path))
-            if len(docs) > 1 and sent:
-                doc["langsmith"] = [d["langsmith"] for d in docs if "langsmith" in d]
-            write_json(doc, args.json)
+            _write_json(args, results, sent, {run: gate for run, (_, gate) in gates.items()})
         if args.junit:
             from judgekit.report.junit import write_junit
 
@@ -110,6 +93,36 @@ def run(args: argparse.Namespace) -> int:
                 write_junit(target, store, r.run, r.experiments)
     return max(max(r.exit_code(strict=args.strict), gates.get(r.run_id, (0, {}))[0])
                for r in results)
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    if args.shard is not None:
+        from judgekit.shard import parse_shard
+
+        return parse_shard(args.shard, args.shard_group)
+    if args.shard_group is not None:
+        raise ConfigError("--shard-group names the group of a sharded run: give --shard i/n "
+                          "too")
+    return None
+
+
+def _write_json(args: argparse.Namespace, results: Sequence[EvalResult],
+                sent: Mapping[str, Any], gates: Mapping[str, Any]) -> None:
+    """The --json document: each run's, with what was sent to LangSmith and the baseline
+    comparison; several suites in one file make one object, every experiment naming its suite.
+    """
+    from judgekit.report.json_report import combine, write_json
+
+    docs = [r.to_json(lazy=True) for r in results]
+    for d in docs:
+        if d["run_id"] in sent:
+            d["langsmith"] = sent[d["run_id"]]
+        if d["run_id"] in gates:
+            d["baseline"] = gates[d["run_id"]]
+    doc = combine(docs, str(args.path))
+    if len(docs) > 1 and sent:
+        doc["langsmith"] = [d["langsmith"] for d in docs if "langsmith" in d]
+    write_json(doc, args.json)
 
 
 def _send(store: Store, run_id: str, args: argparse.Namespace, console: Console,

@@ -142,10 +142,10 @@ def _case_lines(case: Any, want: str) -> list[str]:
 
 def evaluators(args: argparse.Namespace) -> int:
     """List every registered evaluator with the first line of its docstring."""
-    from judgekit.evaluation import _registry
+    from judgekit.evaluation import evaluator_registry
 
     console = table_console()
-    for name, factory in sorted(_registry().items()):
+    for name, factory in sorted(evaluator_registry().items()):
         doc = (getattr(factory, "__doc__", None) or "").strip().splitlines()
         console.print(f" [bold]{name}[/bold]  {doc[0] if doc else ''}", highlight=False)
     return 0

@@ -31,10 +31,10 @@ from judgekit.models.cache import CachedResponse, ResponseCache, cache_key, defa
 from judgekit.models.registry import get_model
 from judgekit.models.settings import (
     ModelSettings,
-    _runtime_resets,
     current_settings,
     in_settings_block,
     judge_model_name,
+    runtime_resets,
 )
 from judgekit.types import CallRecord
 
@@ -80,7 +80,7 @@ def reset_runtime() -> None:
             old.cache.close()
 
 
-_runtime_resets.append(reset_runtime)
+runtime_resets.append(reset_runtime)
 
 
 def use_batch(session: Any) -> None:

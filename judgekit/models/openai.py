@@ -53,10 +53,9 @@ _ClientKey = tuple[str, str, "str | None"]
 
 # Requests in flight per client before the next client (pool) of the same key takes the rest.
 # The SDK's connection pool scans every connection it holds, probing idle sockets with a
-# syscall or two each, whenever a request starts or ends: at 64-128 requests in flight that
-# scan was a third of the client's CPU (bench/overhead). Pools of <= 16 connections cut the
-# CPU per call by ~30%; filling the first pool before opening another keeps a run with few
-# calls in flight on one pool and its warm connections.
+# syscall or two each, whenever a request starts or ends, so its cost grows with the pool
+# (bench/README, point 1). Small pools keep that scan short; filling the first pool before
+# opening another keeps a run with few calls in flight on one pool and its warm connections.
 _PER_CLIENT = 16
 _MAX_CLIENTS = 16
 

@@ -84,8 +84,8 @@ def cost_usd(provider: str, model: str | None, prompt_tokens: int, completion_to
 @functools.lru_cache(maxsize=4096)
 def _db_price(provider_id: str | None, model: str, prompt: int, completion: int,
               cached: int, batch: bool = False) -> float:
-    # Remembered: a genai-prices lookup takes ~0.4 ms (most of a cached re-run's CPU per call,
-    # bench/cache), and calls of one suite repeat the same token counts. Not assumed linear:
+    # Remembered: a genai-prices lookup costs more than the rest of a cached call, and calls
+    # of one suite repeat the same token counts. Not assumed linear:
     # some models are priced in tiers by prompt size.
     from genai_prices import Usage, calc_price
 

@@ -87,8 +87,7 @@ def get_model(spec: str | ChatModel | Any, **kwargs: Any) -> ChatModel:
 
 
 def _model_object(spec: Any) -> ChatModel:
-    # Only for non-strings: the runtime Protocol check costs ~40 µs, which every judge call
-    # paid while it came before the string case.
+    # Only for non-strings: a runtime Protocol check is slow, and most specs are strings.
     if isinstance(spec, ChatModel):
         return spec
     if _is_langchain_model(spec):

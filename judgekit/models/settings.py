@@ -106,11 +106,11 @@ def in_settings_block() -> bool:
 
 #: What :func:`use_settings` resets: the model layer registers its runtime here
 #: (judgekit.models.calls), so that this module needs no import of it.
-_runtime_resets: list[Callable[[], None]] = []
+runtime_resets: list[Callable[[], None]] = []
 
 
 def _reset_runtime() -> None:
-    for reset in _runtime_resets:
+    for reset in runtime_resets:
         reset()
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from judgekit import dataset
 from judgekit.dataset import content_hash
-from judgekit.dataset_rows import _SeenIds
+from judgekit.dataset_rows import SeenIds
 from judgekit.errors import DatasetError
 
 
@@ -22,7 +22,7 @@ def _write(path: Path, records: list[object]) -> Path:
 def test_stream_equals_eager(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                              spill: int) -> None:
     # Duplicates without ids get numbered the same way; spill=3 puts the ids in SQLite.
-    monkeypatch.setattr(_SeenIds, "SPILL", spill)
+    monkeypatch.setattr(SeenIds, "SPILL", spill)
     recs: list[object] = [{"inputs": {"q": i % 4}, "reference": i % 2} for i in range(12)]
     recs.append({"id": "given", "inputs": {"q": "x"}, "metadata": {"m": 1}})
     path = _write(tmp_path / "d.jsonl", recs)

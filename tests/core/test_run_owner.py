@@ -87,10 +87,10 @@ def test_no_owner_recorded_or_another_host_is_never_live(store: Store) -> None:
 
 HOLDER = """
 import sys, time
-from judgekit.run_owner import _owner
+from judgekit.run_owner import owner_fields
 from judgekit.store import Store
 with Store(sys.argv[1]) as store:
-    run_id = store.create_run("test_owned", sys.argv[2], _owner(), "0")
+    run_id = store.create_run("test_owned", sys.argv[2], owner_fields(), "0")
 print(run_id, flush=True)
 time.sleep(60)
 """
@@ -132,9 +132,9 @@ def test_the_owner_record_holds_boot_id_and_start_time_of_this_process(store: St
 @needs_proc
 def test_our_pid_with_another_start_time_is_a_recycled_pid_stale_and_resumable(
         store: Store) -> None:
-    from judgekit.run_owner import _owner
+    from judgekit.run_owner import owner_fields
 
-    me = _owner()
+    me = owner_fields()
     run_id = _planned(store, {**me, "started": me["started"] - 1})
     run = store.get_run(run_id)
     # Same pid, host and boot: only the start time tells it is another process.

@@ -54,7 +54,7 @@ def suite_dir(corpora: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def _registry(suite_dir: Path, draft: str) -> Any:
+def evaluator_registry(suite_dir: Path, draft: str) -> Any:
     import referencing
     import referencing.jsonschema
 
@@ -76,7 +76,7 @@ def _cases(suite_dir: Path, draft: str, sub: str) -> list[tuple[str, dict[str, A
 
 def _run(suite_dir: Path, draft: str, sub: str, *, check_formats: bool,
          skip_format_annotation: bool = False) -> dict[str, Any]:
-    registry = _registry(suite_dir, draft)
+    registry = evaluator_registry(suite_dir, draft)
     tally: Counter[str] = Counter()
     disagree: list[str] = []
     excluded: list[str] = []
