@@ -39,6 +39,7 @@ def _positive_float(text: str) -> float:
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every command."""
+    # One flat list of subcommands and options, long but read top to bottom like --help.
     parser = argparse.ArgumentParser(
         prog="judgekit",
         description="Evaluate LLM applications with LLM-as-judge and code checks.",

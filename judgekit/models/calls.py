@@ -247,6 +247,20 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
             return await _batched(_runtime.batch, role, model, msgs, params, request, key,
                                   sample, cache)
 
+    reply, attempts, latency = await _live(model, role, msgs, params, request, settings)
+    _runtime.answered.add(model.endpoint)
+    reply = replace(reply, cache_hit=False)
+    cost = _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
+    if cache is not None and key is not None:
+        cache.put(key, model.provider, model.model, reply, cost)
+    return reply
+
+
+async def _live(model: ChatModel, role: Role, msgs: list[dict[str, Any]], params: dict[str, Any],
+                request: Mapping[str, Any], settings: ModelSettings,
+                ) -> tuple[ChatResponse, int, float]:
+    """The call made, through the rate limiter and the retry loop: (reply, attempts, latency).
+    A failed call is recorded here; an endpoint that never answered stops the run."""
     from judgekit.models.limits import RetryPolicy, call_with_retries
 
     async def attempt() -> ChatResponse:
@@ -259,7 +273,7 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
     began = time.perf_counter()
     policy = RetryPolicy(max_attempts=settings.max_attempts, max_retry_s=settings.max_retry_s)
     try:
-        reply, attempts, latency = await call_with_retries(
+        return await call_with_retries(
             attempt, limiter=_limiter(model.endpoint, role, settings), policy=policy,
             timeout_s=settings.timeout_s, rng=_runtime.rng)
     except ModelCallError as exc:
@@ -270,20 +284,14 @@ async def chat(model: ChatModel, messages: Sequence[Message], *, sample: int = 0
         if exc.status is not None:
             _runtime.answered.add(model.endpoint)
         elif exc.connect_failed and model.endpoint not in _runtime.answered:
-            # Nothing ever listened there: every case would wait out the same retries (a
-            # wrong OPENAI_BASE_URL took minutes to end in 2,000 identical errors).
+            # Nothing ever listened there: every case would wait out the same retries, and a
+            # wrong OPENAI_BASE_URL would take minutes to end in identical errors.
             raise EndpointUnreachable(
                 f"cannot connect to {model.endpoint} ({message}); check OPENAI_BASE_URL "
                 "(or base_url=) and that the server is running"
             ) from exc
         raise ModelCallError(message, status=exc.status, retryable=exc.retryable,
                              retry_after=exc.retry_after, attempts=exc.attempts) from exc
-    _runtime.answered.add(model.endpoint)
-    reply = replace(reply, cache_hit=False)
-    cost = _record(role, model, request, reply=reply, latency=latency, attempts=attempts)
-    if cache is not None and key is not None:
-        cache.put(key, model.provider, model.model, reply, cost)
-    return reply
 
 
 async def _batched(session: Any, role: Role, model: Any, msgs: list[dict[str, Any]],
