@@ -16,7 +16,7 @@ from typing import Literal
 
 from judgekit.agreement import normalise_label
 from judgekit.errors import ConfigError
-from judgekit.human_labels import HUMAN, human_key, record_label, select_experiments
+from judgekit.human_labels import HUMAN, human_key, record_label
 from judgekit.store import Store
 from judgekit.types import CaseResult, Example, Score
 
@@ -86,7 +86,7 @@ class AnnotationSession:
         self.store = store
         self.key = human_key(annotator)
         self.annotator = annotator
-        experiments = select_experiments(store, ref)
+        experiments = store.resolve(ref)
         self.run_id = store.get_run(ref).id
         self.items: list[AnnotationItem] = []
         self.already = 0

@@ -32,7 +32,6 @@ from judgekit.agreement import (
     compute_agreement,
     normalise_label,
 )
-from judgekit.errors import StoreError
 from judgekit.store import ExperimentRow, Store
 from judgekit.types import CaseResult, Score
 
@@ -44,7 +43,6 @@ __all__ = [
     "human_labels",
     "metadata_labels",
     "record_label",
-    "select_experiments",
 ]
 
 #: The score key of human labels (``human:NAME`` per named annotator).
@@ -104,25 +102,6 @@ def record_label(store: Store, experiment_id: str, case_id: int, label: str, *,
                             "source": "judgekit annotate"})
     store.add_case_scores(experiment_id, case_id, [score])
     return score
-
-
-def select_experiments(store: Store, ref: str) -> list[ExperimentRow]:
-    """The experiments ``ref`` names: a run id (or prefix): all of them; ``RUN-N``: one.
-
-    Raises:
-        StoreError: no such run, or the run has no such experiment.
-    """
-    run = store.get_run(ref)
-    rows = store.experiments(run.id)
-    ref = ref.strip()
-    if "-" in ref:
-        wanted = f"{run.id}-{ref.split('-', 1)[1]}"
-        picked = [r for r in rows if r.id == wanted]
-        if not picked:
-            raise StoreError(f"run {run.id} has no experiment {wanted!r}; it has "
-                             f"{', '.join(r.id for r in rows) or 'none'}")
-        return picked
-    return rows
 
 
 @dataclass(frozen=True)
@@ -222,7 +201,7 @@ def agreement(run: str, *, judge: str, human: str | None = None,
 def _agreement(store: Store, ref: str, judge: str, human: str | None, ordinal: bool,
                weights: Weights | None, confidence: float, n_resamples: int, seed: int
                ) -> AgreementReport:
-    rows = select_experiments(store, ref)
+    rows = store.resolve(ref)
     run_id = store.get_run(ref).id
     keys = _score_keys(store, rows)
     if judge not in keys:

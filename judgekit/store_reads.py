@@ -91,10 +91,11 @@ class StoreReads:
         ref = ref.strip()
         if "-" in ref:
             wanted = f"{run.id}-{ref.split('-', 1)[1]}"
-            rows = [r for r in rows if r.id == wanted]
-            if not rows:
+            picked = [r for r in rows if r.id == wanted]
+            if not picked:
                 raise StoreError(f"run {run.id} has no experiment {wanted!r}; it has "
-                                 f"{', '.join(r.id for r in self.experiments(run.id))}")
+                                 f"{', '.join(r.id for r in rows) or 'none'}")
+            return picked
         return rows
 
     def case_refs(self, experiment_id: str, score_key: str
