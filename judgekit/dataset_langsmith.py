@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from judgekit._files import atomic_text
 from judgekit.dataset_base import Dataset
 from judgekit.dataset_rows import canonical_json, content_hash
 from judgekit.errors import DatasetError
@@ -304,15 +303,6 @@ def _read_cache(path: Path) -> list[dict[str, Any]]:
 
 def _write_atomic(path: Path, text: str) -> None:
     """Write via a temporary file and a rename, so a reader never sees half a file."""
-    import tempfile  # ~3 ms, for the rare LangSmith download only
-
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    with atomic_text(path) as handle:
+        handle.write(text)

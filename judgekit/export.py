@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import os
 import re
 import shutil
 import sys
@@ -35,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from judgekit._files import atomic_text
 from judgekit._json import canonical, dumps, loads
 from judgekit.errors import ConfigError
 from judgekit.store import ExperimentRow, Store
@@ -418,16 +418,8 @@ def _write_atomic(path: str | Path, write: Callable[[IO[str]], None], *,
             shutil.copyfileobj(tmp, sys.stdout)
         sys.stdout.flush()
         return
-    target = Path(path)
-    tmp_path = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     try:
-        try:
-            f = tmp_path.open("w", encoding="utf-8", newline=newline)
-        except OSError as exc:
-            raise ExportError(f"{target}: cannot write the export ({exc.strerror or exc})"
-                              ) from None
-        with f:
+        with atomic_text(path, newline=newline) as f:
             write(f)
-        os.replace(tmp_path, target)
-    finally:
-        tmp_path.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ExportError(f"{path}: cannot write the export ({exc.strerror or exc})") from None

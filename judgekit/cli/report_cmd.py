@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
+from judgekit._files import atomic_text
 from judgekit.errors import ConfigError
 from judgekit.store import Store, default_store_path
 
@@ -24,15 +23,8 @@ def report(args: argparse.Namespace) -> int:
     target = Path(args.html)
     if not target.parent.is_dir():
         raise ConfigError(f"--html {args.html}: folder {target.parent} does not exist")
-    # Written beside the target and renamed: a failed write never leaves half a report.
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(html)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_text(target) as f:
+        f.write(html)
     print(f"wrote {target} ({len(html.encode()) // 1024} KiB)")
     return 0
 

@@ -9,13 +9,13 @@ written.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from judgekit._files import atomic_text
 from judgekit._json import dumps, loads
 from judgekit.store import ExperimentRow, RunRow, Store
 from judgekit.types import CaseResult
@@ -169,14 +169,8 @@ def write_json(doc: Mapping[str, Any], path: str | Path) -> None:
         _write_chunks(sys.stdout, text, lists, mark_text)
         sys.stdout.flush()
         return
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    try:
-        with tmp.open("w", encoding="utf-8") as f:
-            _write_chunks(f, text, lists, mark_text)
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_text(path) as f:
+        _write_chunks(f, text, lists, mark_text)
 
 
 def _write_chunks(f: Any, text: str, lists: list[Any], mark_text: str) -> None:
